@@ -207,7 +207,8 @@ WHATSAPP_GRAPH_VERSION = env("WHATSAPP_GRAPH_VERSION", default="v25.0")
 WHATSAPP_APP_ID = env("WHATSAPP_APP_ID", default="")
 WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", default="")
 WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN", default="")
-FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")
+# Secrets at rest (books.encrypted). make run (DEBUG) derives a development key; production must set it.
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default=f"dev-only:{SECRET_KEY}" if DEBUG else "")
 
 # --- Logging -----------------------------------------------------------------------------------
 LOGGING = {
