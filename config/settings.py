@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "credits",
     "reports",
     "chat",
+    "whatsapp.sandbox.apps.SandboxConfig",
 ]
 
 MIDDLEWARE = [
@@ -209,6 +210,9 @@ WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", default="")
 WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN", default="")
 # Secrets at rest (books.encrypted). make run (DEBUG) derives a development key; production must set it.
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default=f"dev-only:{SECRET_KEY}" if DEBUG else "")
+# The Cloud API sandbox (whatsapp/sandbox/): on in DEBUG only; where it sends the hub's webhooks.
+WHATSAPP_SANDBOX_ENABLED = env.bool("WHATSAPP_SANDBOX_ENABLED", default=DEBUG)
+WHATSAPP_SANDBOX_WEBHOOK_URL = env("WHATSAPP_SANDBOX_WEBHOOK_URL", default="http://127.0.0.1:8000/webhooks/whatsapp/")
 
 # --- Logging -----------------------------------------------------------------------------------
 LOGGING = {
@@ -222,5 +226,7 @@ LOGGING = {
         # httpx2 logs whole URLs at INFO; some carry one-time codes (verify_code?code=…).
         "httpx2": {"level": "WARNING"},
         "httpcore2": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
