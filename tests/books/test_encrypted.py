@@ -2,6 +2,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models
 from django.test import override_settings
+from django.test.utils import isolate_apps
 
 from books.encrypted import EncryptedTextField, decrypt, encrypt
 
@@ -27,20 +28,19 @@ def test_without_a_key_nothing_is_stored():
         encrypt("token")
 
 
-class _Secret(models.Model):
-    value = EncryptedTextField(blank=True)
-
-    class Meta:
-        app_label = "books"
-        managed = False
-        db_table = "test_encrypted_secret"
-
-    def __str__(self) -> str:
-        return f"secret {self.pk}"
-
-
 @pytest.mark.django_db
+@isolate_apps("books")
 def test_the_database_holds_only_ciphertext():
+    class _Secret(models.Model):
+        value = EncryptedTextField(blank=True)
+
+        class Meta:
+            app_label = "books"
+            db_table = "test_encrypted_secret"
+
+        def __str__(self) -> str:
+            return f"secret {self.pk}"
+
     with connection.schema_editor() as editor:
         editor.create_model(_Secret)
     try:

@@ -1,0 +1,87 @@
+"""The webhook bodies the sandbox sends, in Meta's shapes.
+
+Every webhook is the ``whatsapp_business_account`` envelope with one entry (the WABA) and one
+change. Bodies are serialised once, compactly and with non-ASCII escaped (as Meta does), and
+that exact text is what gets signed and POSTed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import status_error
+from .models import SandboxBusinessAccount, SandboxContact, SandboxMessage, SandboxPhoneNumber, SandboxTemplate
+from .validation import REJECTION_RECOMMENDATIONS
+
+
+def dumps(payload: Mapping[str, Any]) -> str:
+    """Serialise a webhook body the way it is signed and sent."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
+
+
+def envelope(account: SandboxBusinessAccount, field: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": account.waba_id, "changes": [{"value": dict(value), "field": field}]}
+    if field != "messages":
+        entry["time"] = int(time.time())
+    return {"object": "whatsapp_business_account", "entry": [entry]}
+
+
+def _metadata(phone: SandboxPhoneNumber) -> dict[str, str]:
+    return {"display_phone_number": phone.digits, "phone_number_id": phone.phone_number_id}
+
+
+def message_status(
+    message: SandboxMessage,
+    status: str,
+    *,
+    timestamp: int,
+    with_pricing: bool,
+    error_code: int | None = None,
+) -> dict[str, Any]:
+    """A ``statuses[]`` webhook for an outbound message: sent, delivered, read or failed."""
+    item: dict[str, Any] = {
+        "id": message.wamid,
+        "status": status,
+        "timestamp": str(timestamp),
+        "recipient_id": message.recipient,
+    }
+    if message.biz_opaque_callback_data:
+        item["biz_opaque_callback_data"] = message.biz_opaque_callback_data
+    if with_pricing and message.pricing:
+        item["pricing"] = dict(message.pricing)
+    if error_code is not None:
+        item["errors"] = [status_error(error_code)]
+    value = {"messaging_product": "whatsapp", "metadata": _metadata(message.phone_number), "statuses": [item]}
+    return envelope(message.phone_number.account, "messages", value)
+
+
+def template_status(template: SandboxTemplate, event: str, reason: str | None) -> dict[str, Any]:
+    """A ``message_template_status_update`` webhook: APPROVED, or REJECTED with ``rejection_info``."""
+    value: dict[str, Any] = {
+        "event": event,
+        "message_template_id": int(template.template_id),
+        "message_template_name": template.name,
+        "message_template_language": template.language,
+        "reason": reason or "NONE",
+        "message_template_category": template.category,
+    }
+    if event == "REJECTED" and reason:
+        value["rejection_info"] = {
+            "reason": reason,
+            "recommendation": REJECTION_RECOMMENDATIONS.get(reason, "Review the template and submit it again."),
+        }
+    return envelope(template.account, "message_template_status_update", value)
+
+
+def inbound_message(phone: SandboxPhoneNumber, contact: SandboxContact, message: Mapping[str, Any]) -> dict[str, Any]:
+    """A customer's message: ``contacts[]`` with the profile name and ``messages[]`` with the message object."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": _metadata(phone),
+        "contacts": [{"profile": {"name": contact.profile_name or contact.wa_id}, "wa_id": contact.wa_id}],
+        "messages": [dict(message)],
+    }
+    return envelope(phone.account, "messages", value)

@@ -1,0 +1,252 @@
+"""Reads of the sandbox: lookups the Graph views need, and the lists its pages and control API show."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from django.db.models import Max, OuterRef, QuerySet, Subquery
+from django.utils import timezone
+
+from .choices import Direction, TemplateStatus
+from .models import (
+    SandboxBusinessAccount,
+    SandboxContact,
+    SandboxFault,
+    SandboxMedia,
+    SandboxMessage,
+    SandboxPhoneNumber,
+    SandboxSettings,
+    SandboxTemplate,
+    SandboxWebhookDelivery,
+)
+
+#: The customer service window: a customer's message lets the business send anything for 24 h.
+SERVICE_WINDOW: Final = timedelta(hours=24)
+
+#: How long a process trusts its copy of the settings row; writes in this process refresh it at once.
+SETTINGS_TTL: Final = 1.0
+
+_settings_cache: tuple[float, SandboxSettings] | None = None
+_settings_lock = threading.Lock()
+
+
+def sandbox_settings_get(*, fresh: bool = False) -> SandboxSettings:
+    """The settings row (created with the defaults on first use), cached for a second per process.
+
+    Read on every Graph request (latency), so it is not worth a query each time.
+    """
+    global _settings_cache
+    cached = _settings_cache
+    if not fresh and cached is not None and time.monotonic() - cached[0] < SETTINGS_TTL:
+        return cached[1]
+    row, _ = SandboxSettings.objects.get_or_create(pk=1)
+    with _settings_lock:
+        _settings_cache = (time.monotonic(), row)
+    return row
+
+
+def sandbox_settings_forget() -> None:
+    """Drop this process's cached settings (after a write, or between tests)."""
+    global _settings_cache
+    with _settings_lock:
+        _settings_cache = None
+
+
+# --- Graph lookups ------------------------------------------------------------------------------
+
+
+def account_for_token(*, token: str) -> SandboxBusinessAccount | None:
+    return SandboxBusinessAccount.objects.filter(access_token=token).first()
+
+
+def phone_number_get(*, account: SandboxBusinessAccount, phone_number_id: str) -> SandboxPhoneNumber | None:
+    return (
+        SandboxPhoneNumber.objects.select_related("account")
+        .filter(account=account, phone_number_id=phone_number_id)
+        .first()
+    )
+
+
+def template_get(*, account: SandboxBusinessAccount, template_id: str) -> SandboxTemplate | None:
+    return (
+        SandboxTemplate.objects.filter(account=account, template_id=template_id)
+        .exclude(status=TemplateStatus.DELETED)
+        .first()
+    )
+
+
+def template_for_send(*, account: SandboxBusinessAccount, name: str, language: str) -> SandboxTemplate | None:
+    return (
+        SandboxTemplate.objects.filter(account=account, name=name, language=language)
+        .exclude(status=TemplateStatus.DELETED)
+        .first()
+    )
+
+
+def media_get(*, account: SandboxBusinessAccount, media_id: str) -> SandboxMedia | None:
+    return SandboxMedia.objects.filter(account=account, media_id=media_id, deleted_at__isnull=True).first()
+
+
+def window_open(*, phone: SandboxPhoneNumber, wa_id: str, now: datetime | None = None) -> bool:
+    """Whether the customer wrote to this number in the last 24 hours."""
+    since = (now or timezone.now()) - SERVICE_WINDOW
+    return SandboxMessage.objects.filter(
+        phone_number=phone, recipient=wa_id, direction=Direction.INBOUND, created_at__gte=since
+    ).exists()
+
+
+# --- Template listing with cursors --------------------------------------------------------------
+
+
+def encode_cursor(pk: int) -> str:
+    return base64.urlsafe_b64encode(f"sbx:{pk}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    prefix, _, number = raw.partition(":")
+    return int(number) if prefix == "sbx" and number.isdigit() else None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a Graph edge: the rows, the cursors around them, and whether more follow."""
+
+    items: list[Any]
+    before: str | None
+    after: str | None
+    has_next: bool
+
+
+def template_page(
+    *,
+    account: SandboxBusinessAccount,
+    limit: int,
+    after: str | None = None,
+    before: str | None = None,
+    name: str | None = None,
+    status: str | None = None,
+) -> Page:
+    """Templates newest first, ``limit`` at a time; ``name`` matches part of the name, as Meta's filter does."""
+    queryset = SandboxTemplate.objects.filter(account=account).exclude(status=TemplateStatus.DELETED)
+    if name:
+        queryset = queryset.filter(name__icontains=name)
+    if status:
+        queryset = queryset.filter(status__in=[s.strip().upper() for s in status.split(",") if s.strip()])
+    after_pk = decode_cursor(after) if after else None
+    before_pk = decode_cursor(before) if before else None
+    if before_pk is not None and after_pk is None:
+        # The page just before the cursor: the next ``limit`` newer rows, shown newest first.
+        items = list(queryset.filter(pk__gt=before_pk).order_by("pk")[:limit])[::-1]
+        has_next = bool(items) and queryset.filter(pk__lt=items[-1].pk).exists()
+    else:
+        older = queryset.filter(pk__lt=after_pk) if after_pk is not None else queryset
+        rows = list(older.order_by("-pk")[: limit + 1])
+        items, has_next = rows[:limit], len(rows) > limit
+    return Page(
+        items=items,
+        before=encode_cursor(items[0].pk) if items else None,
+        after=encode_cursor(items[-1].pk) if items else None,
+        has_next=has_next,
+    )
+
+
+# --- Pages and control API ----------------------------------------------------------------------
+
+
+def account_list() -> QuerySet[SandboxBusinessAccount]:
+    return SandboxBusinessAccount.objects.prefetch_related("phone_numbers").order_by("name", "waba_id")
+
+
+def template_list(*, limit: int = 100) -> QuerySet[SandboxTemplate]:
+    return SandboxTemplate.objects.select_related("account").order_by("-pk")[:limit]
+
+
+def message_list(
+    *, recipient: str | None = None, phone_number_id: str | None = None, limit: int = 100
+) -> QuerySet[SandboxMessage]:
+    queryset = SandboxMessage.objects.select_related("phone_number", "template").order_by("-pk")
+    if recipient:
+        queryset = queryset.filter(recipient=recipient.lstrip("+"))
+    if phone_number_id:
+        queryset = queryset.filter(phone_number__phone_number_id=phone_number_id)
+    return queryset[:limit]
+
+
+def delivery_list(*, limit: int = 50) -> QuerySet[SandboxWebhookDelivery]:
+    return SandboxWebhookDelivery.objects.select_related("account").order_by("-pk")[:limit]
+
+
+def fault_list() -> QuerySet[SandboxFault]:
+    return SandboxFault.objects.order_by("pk")
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """A customer's chat with one business number, as the phone simulator lists it."""
+
+    wa_id: str
+    name: str
+    phone: SandboxPhoneNumber
+    last: SandboxMessage
+
+
+def thread_list() -> list[Thread]:
+    """Every (customer, business number) pair with messages, most recent first."""
+    latest = (
+        SandboxMessage.objects.filter(recipient__regex=r"^[0-9]+$")
+        .values("recipient", "phone_number")
+        .annotate(last_pk=Max("pk"))
+        .values_list("last_pk", flat=True)
+    )
+    messages = SandboxMessage.objects.filter(pk__in=Subquery(latest)).select_related("phone_number").order_by("-pk")
+    names = _names([message.recipient for message in messages])
+    return [
+        Thread(wa_id=m.recipient, name=names.get(m.recipient, f"+{m.recipient}"), phone=m.phone_number, last=m)
+        for m in messages
+    ]
+
+
+def thread_messages(*, wa_id: str, phone: SandboxPhoneNumber) -> QuerySet[SandboxMessage]:
+    return (
+        SandboxMessage.objects.filter(recipient=wa_id, phone_number=phone)
+        .select_related("media")
+        .order_by("created_at", "pk")
+    )
+
+
+def thread_numbers(*, wa_id: str) -> QuerySet[SandboxPhoneNumber]:
+    """The business numbers this customer has a chat with, most recently active first."""
+    last = SandboxMessage.objects.filter(recipient=wa_id, phone_number=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    return (
+        SandboxPhoneNumber.objects.filter(messages__recipient=wa_id)
+        .annotate(last_pk=Subquery(last))
+        .distinct()
+        .order_by("-last_pk")
+    )
+
+
+def contact_get(*, wa_id: str) -> SandboxContact | None:
+    return SandboxContact.objects.filter(wa_id=wa_id).first()
+
+
+def _names(wa_ids: list[str]) -> dict[str, str]:
+    return {contact.wa_id: contact.display_name for contact in SandboxContact.objects.filter(wa_id__in=set(wa_ids))}
+
+
+def message_inbound_get(*, phone: SandboxPhoneNumber, wamid: str) -> SandboxMessage | None:
+    return SandboxMessage.objects.filter(phone_number=phone, wamid=wamid, direction=Direction.INBOUND).first()
+
+
+def message_outbound_get(*, wamid: str) -> SandboxMessage | None:
+    return (
+        SandboxMessage.objects.select_related("phone_number").filter(wamid=wamid, direction=Direction.OUTBOUND).first()
+    )
