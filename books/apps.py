@@ -8,8 +8,11 @@ class BooksConfig(AppConfig):
 
     def ready(self) -> None:
         from django.urls import register_converter
+        from django.urls.converters import get_converters
 
         from books.converters import KindConverter
 
-        # Once per process, before any URLconf is loaded: ``<kind:spec>`` in document URLs.
-        register_converter(KindConverter, "kind")
+        # Before any URLconf is loaded (Django compiles a route when path() is called):
+        # ``<kind:spec>`` in document URLs. ready() can run again in tests that reload apps.
+        if "kind" not in get_converters():
+            register_converter(KindConverter, "kind")

@@ -196,7 +196,19 @@ KINDS: dict[str, KindSpec] = {
 KINDS_BY_SLUG: dict[str, KindSpec] = {spec.slug: spec for spec in KINDS.values()}
 KINDS_BY_RESOURCE: dict[str, KindSpec] = {spec.api_resource: spec for spec in KINDS.values()}
 
-SALES_KINDS: tuple[KindSpec, ...] = tuple(s for s in KINDS.values() if s.party == ContactType.CUSTOMER)
+# In the order of Zoho Books' Sales menu.
+SALES_KINDS: tuple[KindSpec, ...] = tuple(
+    KINDS[k]
+    for k in (
+        DocumentKind.ESTIMATE,
+        DocumentKind.SALES_ORDER,
+        DocumentKind.INVOICE,
+        DocumentKind.RETAINER_INVOICE,
+        DocumentKind.SALES_RECEIPT,
+        DocumentKind.CUSTOMER_PAYMENT,
+        DocumentKind.CREDIT_NOTE,
+    )
+)
 PURCHASE_KINDS: tuple[KindSpec, ...] = tuple(s for s in KINDS.values() if s.party == ContactType.VENDOR)
 
 

@@ -5,9 +5,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from .choices import ContactType, DocumentKind, DocumentStatus
+from .kinds import KINDS, KindSpec
 from .models import ZERO, Contact, Document, Membership, Organization
 
 
@@ -69,6 +71,26 @@ def document_get(*, organization: Organization, pk: int, kind: str | None = None
     if kind:
         qs = qs.filter(kind=kind)
     return qs.select_related("contact", "organization").prefetch_related("lines", "share_with").get(pk=pk)
+
+
+def payment_target_list(*, spec: KindSpec, contact: Contact, payment: Document | None = None) -> list[Document]:
+    """The documents a payment of ``spec`` from ``contact`` can be applied to: issued, with a balance
+    left, oldest first. When editing ``payment``, the documents it already pays are included, with
+    what it applies to them added back to ``open_balance`` (the service replaces its allocations)."""
+    applied: dict[int, Decimal] = {}
+    if payment is not None:
+        applied = {a.target_id: a.amount for a in payment.allocations_out.all()}
+    open_filter = Q(balance__gt=0) & ~Q(status__in=[DocumentStatus.DRAFT, DocumentStatus.VOID])
+    targets = list(
+        Document.objects.filter(organization_id=contact.organization_id, contact=contact, kind__in=spec.applies_to)
+        .filter(open_filter | Q(pk__in=list(applied)))
+        .select_related("organization")
+        .order_by("date", "id")
+    )
+    for target in targets:
+        target.open_balance = target.balance + applied.get(target.pk, ZERO)
+        target.applied_here = applied.get(target.pk)
+    return targets
 
 
 @dataclass(frozen=True)
@@ -189,4 +211,57 @@ def statement_build(*, contact: Contact, from_date: datetime.date, to_date: date
         currency=contact.effective_currency,
         opening_balance=opening,
         entries=entries,
+    )
+
+
+# --- Balances ----------------------------------------------------------------------------------
+
+
+def contact_balance_annotate(queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+    """Annotate ``open_balance``: what the contact owes (customers: invoices and retainer invoices)
+    or is owed (vendors: bills) on issued documents, as one correlated subquery, so a list stays
+    one query whatever joins a search adds."""
+    outstanding = (
+        Document.objects.filter(
+            contact=OuterRef("pk"), kind__in=[k for k, spec in KINDS.items() if spec.carries_balance], balance__gt=0
+        )
+        .exclude(status__in=[DocumentStatus.DRAFT, DocumentStatus.VOID])
+        .order_by()
+        .values("contact")
+        .annotate(total=Sum("balance"))
+        .values("total")
+    )
+    money = DecimalField(max_digits=18, decimal_places=2)
+    return queryset.annotate(
+        open_balance=Coalesce(Subquery(outstanding, output_field=money), Value(ZERO, output_field=money))
+    )
+
+
+def contact_list_with_balance(*, organization: Organization, contact_type: str, search: str = "") -> QuerySet[Contact]:
+    return contact_balance_annotate(contact_list(organization=organization, contact_type=contact_type, search=search))
+
+
+def customer_balance_list(*, organization: Organization) -> QuerySet[Contact]:
+    """Per customer with issued invoices: invoiced, received (payments and credits applied),
+    balance due and the overdue part of it — one aggregate query over a single join."""
+    issued = Q(
+        documents__kind__in=[DocumentKind.INVOICE, DocumentKind.RETAINER_INVOICE],
+    ) & ~Q(documents__status__in=[DocumentStatus.DRAFT, DocumentStatus.VOID])
+    overdue = (
+        Q(documents__kind=DocumentKind.INVOICE)
+        & Q(documents__status__in=[DocumentStatus.SENT, DocumentStatus.OPEN, DocumentStatus.PARTIALLY_PAID])
+        & Q(documents__due_date__lt=organization.today(), documents__balance__gt=0)
+    )
+    money = DecimalField(max_digits=18, decimal_places=2)
+    zero = Value(ZERO, output_field=money)
+    return (
+        Contact.objects.filter(organization=organization, contact_type=ContactType.CUSTOMER)
+        .annotate(
+            invoiced=Coalesce(Sum("documents__total", filter=issued), zero, output_field=money),
+            balance_due=Coalesce(Sum("documents__balance", filter=issued), zero, output_field=money),
+            overdue=Coalesce(Sum("documents__balance", filter=overdue), zero, output_field=money),
+        )
+        .annotate(received=F("invoiced") - F("balance_due"))
+        .filter(invoiced__gt=0)
+        .order_by("-balance_due", "display_name")
     )

@@ -1,10 +1,5 @@
-from django.urls import register_converter
-
-from books.converters import KindConverter
-from books.views import contacts, dashboard, documents
-
-register_converter(KindConverter, "kind")
+from books.views import contacts, dashboard, documents, settings
 
 app_name = "books"
 
-urlpatterns = dashboard.urlpatterns + contacts.urlpatterns + documents.urlpatterns
+urlpatterns = dashboard.urlpatterns + contacts.urlpatterns + settings.urlpatterns + documents.urlpatterns

@@ -12,7 +12,8 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils.translation import gettext as _
 
-from books.choices import DocumentStatus
+from books.choices import ContactType, DocumentStatus
+from books.formatting import money_format
 from books.kinds import KINDS, KindSpec
 from books.models import ZERO, Allocation, Contact, ContactPerson, Document, LineItem, NumberSeries, Organization
 
@@ -42,6 +43,10 @@ class LineInput:
 class AllocationInput:
     target: Document
     amount: Decimal
+
+
+def _fmt(amount: Decimal, document: Document) -> str:
+    return money_format(amount, document.currency, organization=document.organization)
 
 
 def _money(value: Decimal) -> Decimal:
@@ -76,7 +81,8 @@ def _check_header(
     if contact.organization_id != organization.id:
         errors["contact"] = [_("Choose a contact of this organization.")]
     elif contact.contact_type != spec.party:
-        errors["contact"] = [_("A %(kind)s is addressed to a %(party)s.") % {"kind": spec.label, "party": spec.party}]
+        party = ContactType(spec.party).label.lower()
+        errors["contact"] = [_("Choose a %(party)s: this document is addressed to one.") % {"party": party}]
     if due_date is not None and due_date < date:
         errors["due_date"] = [_("The due date cannot be before the document date.")]
     foreign = [p for p in share_with if p.contact_id != contact.id]
@@ -133,7 +139,8 @@ def _refresh_totals(document: Document) -> None:
         applied = document.allocations_in.aggregate(s=Sum("amount"))["s"] or ZERO
         if applied > document.total:
             raise ValidationError(
-                _("The total cannot be less than the payments already applied (%(applied)s).") % {"applied": applied}
+                _("The total cannot be less than the payments already applied (%(applied)s).")
+                % {"applied": _fmt(applied, document)}
             )
         document.balance = max(document.total - applied, ZERO) if document.status != DocumentStatus.VOID else ZERO
         if document.status not in (DocumentStatus.DRAFT, DocumentStatus.VOID):
@@ -166,8 +173,8 @@ def _apply_allocations(source: Document, allocations: Sequence[AllocationInput])
         errors.append(
             _("The amounts applied (%(applied)s) exceed the amount (%(total)s).")
             % {
-                "applied": total,
-                "total": source.total,
+                "applied": _fmt(total, source),
+                "total": _fmt(source.total, source),
             }
         )
     for allocation in allocations:
@@ -185,7 +192,11 @@ def _apply_allocations(source: Document, allocations: Sequence[AllocationInput])
         elif allocation.amount > target.balance:
             errors.append(
                 _("%(number)s has a balance of %(balance)s; %(amount)s is too much.")
-                % {"number": target.number, "balance": target.balance, "amount": allocation.amount}
+                % {
+                    "number": target.number,
+                    "balance": _fmt(target.balance, target),
+                    "amount": _fmt(allocation.amount, target),
+                }
             )
         else:
             Allocation.objects.create(
@@ -279,6 +290,14 @@ def document_update(
     spec = document.spec
     if document.status == DocumentStatus.VOID:
         raise ValidationError(_("A void document cannot be changed."))
+    contact_changes = "contact" in fields and fields["contact"].pk != document.contact_id
+    if contact_changes and (document.allocations_in.exists() or document.allocations_out.exists()):
+        raise ValidationError({"contact": [_("Payments are applied to this document: its contact cannot change.")]})
+    if "number" in fields:
+        fields["number"] = (fields["number"] or "").strip() or document.number
+        taken = Document.objects.filter(organization=document.organization, kind=document.kind, number=fields["number"])
+        if taken.exclude(pk=document.pk).exists():
+            raise ValidationError({"number": [_("%(number)s is already used.") % {"number": fields["number"]}]})
     for name, value in fields.items():
         setattr(document, name, value)
     if not spec.has_due_date:

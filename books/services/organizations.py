@@ -1,8 +1,10 @@
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from books.models import Membership, Organization, Role
-from books.permissions import BUILTIN_ROLES
+from books.permissions import ALL_PERMS, BUILTIN_ROLES
 
 
 @transaction.atomic
@@ -48,3 +50,25 @@ def membership_add(*, organization: Organization, user: AbstractBaseUser, role_n
         user=user, organization=organization, defaults={"role": role, "is_active": True}
     )
     return membership
+
+
+def organization_update(*, organization: Organization, **fields: object) -> Organization:
+    """Change the organization's profile (name, country, currency, time zone, formats …)."""
+    for name, value in fields.items():
+        setattr(organization, name, value)
+    organization.full_clean()
+    organization.save()
+    return organization
+
+
+def role_save(*, organization: Organization, name: str, permissions: list[str], role: Role | None = None) -> Role:
+    """Create a custom role, or change one; built-in roles cannot be changed."""
+    if role is not None and role.is_builtin:
+        raise ValidationError(_("Built-in roles cannot be changed."))
+    known = set(ALL_PERMS)
+    role = role or Role(organization=organization)
+    role.name = name.strip()
+    role.permissions = [code for code in ALL_PERMS if code in set(permissions) & known]
+    role.full_clean()
+    role.save()
+    return role

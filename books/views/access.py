@@ -21,7 +21,7 @@ def member_required(perm: Perm | str | None = None) -> Callable[[View], View]:
         @login_required
         @wraps(view)
         def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-            if request.membership is None:
+            if not request.membership:  # a lazy object: test its truth, not identity
                 return render(request, "books/no_organization.html", status=403)
             if perm is not None and not request.membership.has_perm(perm):
                 raise PermissionDenied

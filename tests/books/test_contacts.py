@@ -122,3 +122,10 @@ def test_an_invalid_time_zone_is_refused():
     with pytest.raises(ValidationError) as exc:
         make_organization(time_zone="Mars/Olympus")
     assert "time_zone" in exc.value.message_dict
+
+
+def test_every_customer_kind_is_in_the_sales_menu_once():
+    from books.choices import ContactType
+    from books.kinds import KINDS, SALES_KINDS
+
+    assert sorted(s.kind for s in SALES_KINDS) == sorted(k for k, s in KINDS.items() if s.party == ContactType.CUSTOMER)
