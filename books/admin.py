@@ -21,7 +21,7 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from books.choices import DocumentStatus
@@ -569,7 +569,7 @@ class DocumentAdmin(ScopedAdmin):
                 messages.SUCCESS,
             )
 
-    @admin.action(description=_("Void"), permissions=["change"])
+    @admin.action(description=pgettext_lazy("action", "Void"), permissions=["change"])
     def void(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
         voided = 0
         for document in queryset.order_by("id"):
