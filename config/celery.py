@@ -1,3 +1,9 @@
+"""The Celery app. Configuration comes from Django settings (``CELERY_*``); tasks from each app's ``tasks.py``.
+
+Run a worker with ``celery -A config worker`` and the scheduler with ``celery -A config beat``
+(django-celery-beat's DatabaseScheduler, set in settings).
+"""
+
 import os
 
 from celery import Celery

@@ -207,7 +207,6 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- WhatsApp Cloud API (public contract names) ------------------------------------------------
-WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", default="https://graph.facebook.com")
 WHATSAPP_GRAPH_VERSION = env("WHATSAPP_GRAPH_VERSION", default="v25.0")
 WHATSAPP_APP_ID = env("WHATSAPP_APP_ID", default="")
 WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", default="")
@@ -217,6 +216,12 @@ FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default=f"dev-only:{SECRET_KE
 # The Cloud API sandbox (whatsapp/sandbox/): on in DEBUG only; where it sends the hub's webhooks.
 WHATSAPP_SANDBOX_ENABLED = env.bool("WHATSAPP_SANDBOX_ENABLED", default=DEBUG)
 WHATSAPP_SANDBOX_WEBHOOK_URL = env("WHATSAPP_SANDBOX_WEBHOOK_URL", default="http://127.0.0.1:8000/webhooks/whatsapp/")
+# Meta's Graph API in production; the embedded sandbox when it is on (make run), so a fresh
+# machine with no Meta account talks to the stand-in, with the real client, unchanged.
+WHATSAPP_GRAPH_URL = env(
+    "WHATSAPP_GRAPH_URL",
+    default="http://127.0.0.1:8000/sandbox/graph" if WHATSAPP_SANDBOX_ENABLED else "https://graph.facebook.com",
+)
 
 # --- Logging -----------------------------------------------------------------------------------
 LOGGING = {

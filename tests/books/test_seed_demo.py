@@ -129,3 +129,12 @@ def test_payments_are_applied_and_bills_are_open_and_overdue(demo):
     assert Allocation.objects.filter(organization=demo, source__kind=DocumentKind.CUSTOMER_PAYMENT).exists()
     assert Allocation.objects.filter(organization=demo, source__kind=DocumentKind.VENDOR_PAYMENT).exists()
     assert {b.effective_status for b in bills} >= {DocumentStatus.OPEN, DocumentStatus.OVERDUE}
+
+
+def test_a_second_run_prints_a_login_that_works(demo, monkeypatch, client):
+    monkeypatch.setenv("DEMO_PASSWORD", "changed-demo-pass")
+
+    output = seed()
+
+    assert "Demo login: demo / changed-demo-pass" in output
+    assert client.login(username="demo", password="changed-demo-pass")

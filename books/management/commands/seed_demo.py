@@ -162,6 +162,8 @@ class Command(BaseCommand):
         password = os.environ.get("DEMO_PASSWORD") or DEFAULT_DEMO_PASSWORD
         if Organization.objects.filter(name=DEMO_ORGANIZATION).exists():
             self.stdout.write("Demo data already present.")
+            # The login printed must be the one that works: (re)set the published demo password.
+            self._demo_user(password, reset_password=True)
             self._print_login(password)
             return
         with transaction.atomic():
@@ -195,13 +197,13 @@ class Command(BaseCommand):
         self._documents(organization, user, contacts)
         return organization
 
-    def _demo_user(self, password: str) -> AbstractBaseUser:
+    def _demo_user(self, password: str, *, reset_password: bool = False) -> AbstractBaseUser:
         user_model = get_user_model()
         user, created = user_model.objects.get_or_create(
             username=DEMO_USERNAME,
             defaults={"email": "demo@demotraders.example", "first_name": "Demo", "last_name": "Admin"},
         )
-        if created:
+        if created or reset_password:
             user.set_password(password)
         # Staff so that Django admin opens, never superuser: the admin is scoped to its organization.
         user.is_staff = True
