@@ -279,32 +279,40 @@ def document_pdf_view(request: HttpRequest, spec: KindSpec, pk: int) -> HttpResp
     return response
 
 
+def _document_action(
+    request: HttpRequest, document: Document, action: Callable[[], Document], success: Callable[[Document], str]
+) -> HttpResponse:
+    """Run one service on a document, report its refusal or its success, and go back to the document."""
+    try:
+        document = action()
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, success(document))
+    return redirect(document_url(document))
+
+
+def _now_status(document: Document) -> str:
+    return _("%(number)s is now %(status)s.") % {"number": document.number, "status": _status_label(document)}
+
+
 @kind_member_required(manage=True)
 @require_POST
 def document_issue_view(request: HttpRequest, spec: KindSpec, pk: int) -> HttpResponse:
     document = _document_or_404(request, spec, pk)
-    try:
-        document = document_services.document_issue(document=document)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(
-            request, _("%(number)s is now %(status)s.") % {"number": document.number, "status": _status_label(document)}
-        )
-    return redirect(document_url(document))
+    return _document_action(request, document, lambda: document_services.document_issue(document=document), _now_status)
 
 
 @kind_member_required(manage=True)
 @require_POST
 def document_void_view(request: HttpRequest, spec: KindSpec, pk: int) -> HttpResponse:
     document = _document_or_404(request, spec, pk)
-    try:
-        document = document_services.document_void(document=document)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, _("%(number)s is void.") % {"number": document.number})
-    return redirect(document_url(document))
+    return _document_action(
+        request,
+        document,
+        lambda: document_services.document_void(document=document),
+        lambda done: _("%(number)s is void.") % {"number": done.number},
+    )
 
 
 @kind_member_required(manage=True)
@@ -313,15 +321,10 @@ def document_status_view(request: HttpRequest, spec: KindSpec, pk: int) -> HttpR
     if spec.kind not in STATUS_ACTION_KINDS:
         raise Http404(_("This kind of document has no status actions."))
     document = _document_or_404(request, spec, pk)
-    try:
-        document = document_services.document_set_status(document=document, status=request.POST.get("status", ""))
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(
-            request, _("%(number)s is now %(status)s.") % {"number": document.number, "status": _status_label(document)}
-        )
-    return redirect(document_url(document))
+    status = request.POST.get("status", "")
+    return _document_action(
+        request, document, lambda: document_services.document_set_status(document=document, status=status), _now_status
+    )
 
 
 def _status_label(document: Document) -> str:
