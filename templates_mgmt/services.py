@@ -11,6 +11,7 @@ from books.models import Organization
 from .choices import TemplateStatus
 from .models import MessageTemplate
 
+
 @transaction.atomic
 def template_status_apply(
     *,
