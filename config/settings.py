@@ -122,6 +122,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Periodic tasks every deployment needs; the DatabaseScheduler copies them into its tables at start,
+# where administrators can pause or reschedule them (Django admin → Periodic tasks).
+CELERY_BEAT_SCHEDULE = {
+    "whatsapp-webhook-events-sweep": {"task": "whatsapp.tasks.webhook_events_sweep_task", "schedule": 60.0},
+}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Auth --------------------------------------------------------------------------------------
@@ -209,13 +214,20 @@ SPECTACULAR_SETTINGS = {
 # --- WhatsApp Cloud API (public contract names) ------------------------------------------------
 WHATSAPP_GRAPH_VERSION = env("WHATSAPP_GRAPH_VERSION", default="v25.0")
 WHATSAPP_APP_ID = env("WHATSAPP_APP_ID", default="")
-WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", default="")
-WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN", default="")
 # Secrets at rest (books.encrypted). make run (DEBUG) derives a development key; production must set it.
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default=f"dev-only:{SECRET_KEY}" if DEBUG else "")
 # The Cloud API sandbox (whatsapp/sandbox/): on in DEBUG only; where it sends the hub's webhooks.
 WHATSAPP_SANDBOX_ENABLED = env.bool("WHATSAPP_SANDBOX_ENABLED", default=DEBUG)
 WHATSAPP_SANDBOX_WEBHOOK_URL = env("WHATSAPP_SANDBOX_WEBHOOK_URL", default="http://127.0.0.1:8000/webhooks/whatsapp/")
+# The app secret signs webhooks (Meta's, or the sandbox's). With the sandbox on and no secret
+# given, a development secret is derived so make run's webhooks are signed and checked too;
+# without a secret the receiver refuses every POST.
+WHATSAPP_APP_SECRET = env(
+    "WHATSAPP_APP_SECRET", default=f"dev-only-app-secret:{SECRET_KEY}" if WHATSAPP_SANDBOX_ENABLED else ""
+)
+WHATSAPP_VERIFY_TOKEN = env(
+    "WHATSAPP_VERIFY_TOKEN", default="dev-only-verify-token" if WHATSAPP_SANDBOX_ENABLED else ""
+)
 # Meta's Graph API in production; the embedded sandbox when it is on (make run), so a fresh
 # machine with no Meta account talks to the stand-in, with the real client, unchanged.
 WHATSAPP_GRAPH_URL = env(

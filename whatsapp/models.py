@@ -291,7 +291,10 @@ class Message(models.Model):
         return self.profile_name
 
     def status_history(self) -> list[tuple[str, object]]:
-        """``(status, when)`` for every status the message reached, oldest first."""
+        """``(status, when)`` for every status the message reached, in the order of the steps.
+
+        Not sorted by time: Meta's timestamps and the hub's clock differ, and ``failed`` may be
+        stamped before a ``delivered`` that another device reported."""
         steps = [
             (MessageStatus.QUEUED, self.queued_at),
             (MessageStatus.SENDING, self.sending_at),
@@ -301,8 +304,7 @@ class Message(models.Model):
             (MessageStatus.FAILED, self.failed_at),
             (MessageStatus.RECEIVED, self.received_at),
         ]
-        reached = [(status, at) for status, at in steps if at is not None]
-        return sorted(reached, key=lambda step: step[1])
+        return [(status, at) for status, at in steps if at is not None]
 
 
 class WebhookEvent(models.Model):

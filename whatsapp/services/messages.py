@@ -1,0 +1,309 @@
+"""Writes to WhatsApp messages that come from Meta: status updates and inbound messages.
+
+Statuses only move forward. Each status also stamps the steps it implies (``read`` implies
+``delivered`` implies ``sent``) with the earliest time reported, and ``failed`` outranks every
+other status, so duplicates and any arrival order end in the same row as the natural order.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+
+from books.models import ContactPerson, Organization
+from books.phone import phone_normalize
+from whatsapp.choices import STATUS_RANK, Direction, MediaState, MessageStatus, MessageType
+from whatsapp.client import CloudAPIError
+from whatsapp.cloud import account_cloud_api
+from whatsapp.models import Message, PhoneNumber, WhatsAppAccount
+
+logger = logging.getLogger(__name__)
+
+#: Meta's outbound statuses the hub applies, and the steps each one implies.
+_IMPLIED: dict[str, tuple[str, ...]] = {
+    MessageStatus.SENT: (MessageStatus.SENT,),
+    MessageStatus.DELIVERED: (MessageStatus.SENT, MessageStatus.DELIVERED),
+    MessageStatus.READ: (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ),
+    MessageStatus.FAILED: (MessageStatus.FAILED,),
+}
+#: Inbound media the hub downloads: Meta's own size limits (video and audio 16 MB, documents 100 MB).
+MAX_INBOUND_MEDIA_BYTES = 100 * 1024 * 1024
+MEDIA_TYPES = {MessageType.IMAGE, MessageType.DOCUMENT, MessageType.AUDIO, MessageType.VIDEO, MessageType.STICKER}
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """One ``statuses[]`` item of a webhook, parsed."""
+
+    wamid: str
+    status: str
+    at: datetime.datetime
+    callback_data: str = ""
+    error_code: int | None = None
+    error_subcode: int | None = None
+    error_title: str = ""
+    error_details: str = ""
+    pricing: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_webhook(cls, item: Mapping[str, Any]) -> StatusUpdate | None:
+        """None for a status the hub does not track (``played``, ``deleted``) or a malformed item."""
+        status = str(item.get("status", ""))
+        wamid = str(item.get("id", ""))
+        if status not in _IMPLIED or not wamid:
+            return None
+        try:
+            at = datetime.datetime.fromtimestamp(int(item.get("timestamp")), tz=datetime.UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
+            at = timezone.now()
+        errors = item.get("errors")
+        error = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+        error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+        pricing = item.get("pricing")
+        return cls(
+            wamid=wamid,
+            status=status,
+            at=at,
+            callback_data=str(item.get("biz_opaque_callback_data") or ""),
+            error_code=_int(error.get("code")),
+            error_subcode=_int(error.get("error_subcode")),
+            error_title=str(error.get("title") or error.get("message") or "")[:255],
+            error_details=str(error_data.get("details") or error.get("message") or ""),
+            pricing=pricing if isinstance(pricing, dict) else None,
+        )
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def message_status_apply(*, organization: Organization, update: StatusUpdate) -> Message | None:
+    """Move an outbound message forward by one webhook status; None when no message matches.
+
+    The message is found by wamid, else by ``biz_opaque_callback_data`` (our id, for a status that
+    beat the send response), within ``organization`` only.
+    """
+    with transaction.atomic():
+        match = Q(wamid=update.wamid)
+        if update.callback_data.isdigit():
+            match |= Q(pk=int(update.callback_data), wamid__isnull=True)
+        message = (
+            Message.objects.select_for_update()
+            .filter(match, organization=organization, direction=Direction.OUTBOUND)
+            .first()
+        )
+        if message is None:
+            return None
+        changed = _apply(message, update)
+        if changed:
+            message.save(update_fields=[*changed, "updated_at"])
+    return message
+
+
+def _apply(message: Message, update: StatusUpdate) -> list[str]:
+    changed: list[str] = []
+    if message.wamid is None:
+        message.wamid = update.wamid
+        changed.append("wamid")
+    for step in _IMPLIED[update.status]:
+        field_name = f"{step}_at"
+        current = getattr(message, field_name)
+        if current is None or update.at < current:
+            setattr(message, field_name, update.at)
+            changed.append(field_name)
+            if step == MessageStatus.FAILED:
+                # The earliest failure explains the message; a later duplicate keeps it.
+                message.error_code = update.error_code
+                message.error_subcode = update.error_subcode
+                message.error_title = update.error_title
+                message.error_details = update.error_details
+                changed += ["error_code", "error_subcode", "error_title", "error_details"]
+    if STATUS_RANK[update.status] > STATUS_RANK.get(message.status, -1):
+        message.status = update.status
+        changed.append("status")
+    if update.pricing:
+        billable = update.pricing.get("billable")
+        values = {
+            "pricing_type": str(update.pricing.get("type") or update.pricing.get("pricing_model") or "")[:32],
+            "pricing_category": str(update.pricing.get("category") or "")[:32],
+            "billable": billable if isinstance(billable, bool) else message.billable,
+        }
+        for name, value in values.items():
+            if value != getattr(message, name) and value not in ("", None):
+                setattr(message, name, value)
+                changed.append(name)
+    return changed
+
+
+# --- Inbound ----------------------------------------------------------------------------------
+
+
+def inbound_message_record(
+    *,
+    account: WhatsAppAccount,
+    phone_number: PhoneNumber | None,
+    message: Mapping[str, Any],
+    profile_name: str = "",
+) -> Message | None:
+    """Record a customer's (or vendor's) message once, matched to a contact person by phone.
+
+    Media is not fetched here: the row is stored with ``media_state=pending`` and a task downloads
+    it through the client (a slow download must not hold the webhook queue).
+    """
+    wamid = str(message.get("id", ""))
+    if not wamid:
+        return None
+    existing = Message.objects.filter(wamid=wamid).first()
+    if existing is not None:
+        return existing
+    organization = account.organization
+    wa_id = str(message.get("from", ""))
+    phone = _e164(wa_id, organization)
+    person = _person_for(organization, phone)
+    message_type, content, media = _parse_inbound(message)
+    context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    reply_to = str(context.get("id", ""))
+    replied = Message.objects.filter(wamid=reply_to, organization=organization).first() if reply_to else None
+    try:
+        received_at = datetime.datetime.fromtimestamp(int(message.get("timestamp")), tz=datetime.UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        received_at = timezone.now()
+    row = Message(
+        organization=organization,
+        account=account,
+        phone_number=phone_number,
+        direction=Direction.INBOUND,
+        message_type=message_type,
+        phone=phone,
+        wa_id=wa_id[:64],
+        profile_name=profile_name[:200],
+        contact=person.contact if person else (replied.contact if replied else None),
+        contact_person=person or (replied.contact_person if replied else None),
+        document=replied.document if replied else None,
+        content=content,
+        payload=dict(message),
+        reply_to_wamid=reply_to[:255],
+        status=MessageStatus.RECEIVED,
+        wamid=wamid,
+        received_at=received_at,
+        media_id=str(media.get("id", ""))[:64],
+        media_mime_type=str(media.get("mime_type", ""))[:100],
+        media_filename=str(media.get("filename", ""))[:255],
+        media_sha256=str(media.get("sha256", ""))[:128],
+        media_state=MediaState.PENDING if media.get("id") else MediaState.NONE,
+    )
+    if message_type == MessageType.UNSUPPORTED:
+        errors = message.get("errors")
+        error = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+        row.error_code = _int(error.get("code"))
+        row.error_title = str(error.get("title") or "")[:255]
+        row.error_details = str((error.get("error_data") or {}).get("details") or error.get("message") or "")
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:  # the same message recorded by a concurrent worker
+        return Message.objects.filter(wamid=wamid).first()
+    if row.media_state == MediaState.PENDING:
+        from whatsapp.tasks import inbound_media_fetch_task
+
+        transaction.on_commit(lambda: inbound_media_fetch_task.delay(row.pk))
+    return row
+
+
+def _e164(wa_id: str, organization: Organization) -> str:
+    try:
+        return phone_normalize("+" + wa_id, region=organization.phone_region) or ("+" + wa_id)
+    except ValidationError:
+        return ("+" + wa_id)[:32] if wa_id else ""
+
+
+def _person_for(organization: Organization, phone: str) -> ContactPerson | None:
+    """The contact person with this number: WhatsApp-enabled, then primary, then the oldest."""
+    if not phone:
+        return None
+    return (
+        ContactPerson.objects.select_related("contact")
+        .filter(Q(mobile=phone) | Q(phone=phone), contact__organization=organization)
+        .order_by("-whatsapp_enabled", "-is_primary", "pk")
+        .first()
+    )
+
+
+def _parse_inbound(message: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """(type, the text the accountant reads, the media object or {})."""
+    kind = str(message.get("type", ""))
+    body = message.get(kind) if isinstance(message.get(kind), dict) else {}
+    if kind == "text":
+        return MessageType.TEXT, str(body.get("body", "")), {}
+    if kind in MEDIA_TYPES:
+        return kind, str(body.get("caption", "")), dict(body)
+    if kind == "location":
+        parts = [str(body.get(key)) for key in ("name", "address") if body.get(key)]
+        where = f"{body.get('latitude')}, {body.get('longitude')}"
+        return MessageType.LOCATION, " · ".join([*parts, where]), {}
+    if kind == "button":
+        return MessageType.BUTTON, str(body.get("text") or body.get("payload") or ""), {}
+    if kind == "interactive":
+        reply = body.get(str(body.get("type", ""))) if isinstance(body.get(str(body.get("type", ""))), dict) else {}
+        text = reply.get("title") or reply.get("body") or reply.get("response_json") or ""
+        return MessageType.INTERACTIVE, str(text), {}
+    if kind == "reaction":
+        return MessageType.REACTION, str(body.get("emoji", "")), {}
+    if kind == "contacts":
+        contacts = message.get("contacts") if isinstance(message.get("contacts"), list) else []
+        names = [str((c.get("name") or {}).get("formatted_name", "")) for c in contacts if isinstance(c, dict)]
+        return MessageType.CONTACTS, ", ".join(name for name in names if name), {}
+    return MessageType.UNSUPPORTED, "", {}
+
+
+def inbound_media_fetch(*, message_id: int) -> Message | None:
+    """Download an inbound message's media through the client and keep it with the message.
+
+    The bytes must match the SHA-256 Meta reported and stay under the size limit; the file name is
+    made safe. Raises :class:`~whatsapp.client.CloudAPIError` when a retry can help.
+    """
+    message = Message.objects.select_related("account").filter(pk=message_id).first()
+    if message is None or message.media_state != MediaState.PENDING or message.account is None:
+        return message
+    api = account_cloud_api(message.account)
+    try:
+        info = api.get_media(message.media_id)
+        content = api.download_media(info.url or "", max_bytes=MAX_INBOUND_MEDIA_BYTES)
+    except CloudAPIError as exc:
+        if exc.retryable:
+            raise
+        _media_failed(message, exc.title or str(exc))
+        return message
+    except ValueError as exc:  # a URL the client refuses to send the token to
+        _media_failed(message, str(exc))
+        return message
+    expected = (message.media_sha256 or info.sha256 or "").lower()
+    if expected and hashlib.sha256(content).hexdigest() != expected:
+        _media_failed(message, "the downloaded file does not match its SHA-256")
+        return message
+    name = get_valid_filename(message.media_filename or f"{message.message_type}-{message.pk}") or "media"
+    message.media_file.save(name, ContentFile(content), save=False)
+    message.media_state = MediaState.STORED
+    message.media_mime_type = message.media_mime_type or (info.mime_type or "")[:100]
+    message.save(update_fields=["media_file", "media_state", "media_mime_type", "updated_at"])
+    return message
+
+
+def _media_failed(message: Message, reason: str) -> None:
+    logger.warning("Inbound media of message %s not stored: %s", message.pk, reason)
+    message.media_state = MediaState.FAILED
+    message.save(update_fields=["media_state", "updated_at"])

@@ -1,0 +1,54 @@
+"""``/webhooks/whatsapp/``: Meta's webhook receiver.
+
+GET answers Meta's subscription handshake. POST checks ``X-Hub-Signature-256`` against the raw
+body, stores the body once (:func:`~whatsapp.services.webhooks.webhook_event_store`) and answers
+200 at once; a Celery task applies it. Nothing about the body is trusted or parsed here: a
+refused POST (bad or missing signature) writes nothing and enqueues nothing.
+
+Meta retries any non-200 for days, so a body that was stored is always acknowledged, even if the
+broker is down at that moment (the beat sweeper enqueues pending events later).
+"""
+
+import hmac
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from whatsapp.services.webhooks import webhook_event_enqueue, webhook_event_store
+from whatsapp.signature import signature_valid
+
+logger = logging.getLogger(__name__)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _handshake(request)
+    body = request.body
+    if not signature_valid(body, request.headers.get("X-Hub-Signature-256"), settings.WHATSAPP_APP_SECRET):
+        if not settings.WHATSAPP_APP_SECRET:
+            logger.error("WhatsApp webhook refused: WHATSAPP_APP_SECRET is not set.")
+        else:
+            logger.warning("WhatsApp webhook refused: missing or wrong X-Hub-Signature-256.")
+        return HttpResponseForbidden("invalid signature", content_type="text/plain")
+    event_id = webhook_event_store(body=body)
+    if event_id is not None:
+        webhook_event_enqueue(event_id=event_id)
+    return HttpResponse("ok", content_type="text/plain")
+
+
+def _handshake(request: HttpRequest) -> HttpResponse:
+    """Meta's verification request: echo ``hub.challenge`` when the verify token matches."""
+    expected = settings.WHATSAPP_VERIFY_TOKEN
+    token = request.GET.get("hub.verify_token", "")
+    if (
+        request.GET.get("hub.mode") == "subscribe"
+        and expected
+        and hmac.compare_digest(token.encode(), expected.encode())
+    ):
+        return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
+    return HttpResponseForbidden("verification failed", content_type="text/plain")
