@@ -126,6 +126,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # where administrators can pause or reschedule them (Django admin → Periodic tasks).
 CELERY_BEAT_SCHEDULE = {
     "whatsapp-webhook-events-sweep": {"task": "whatsapp.tasks.webhook_events_sweep_task", "schedule": 60.0},
+    "whatsapp-messages-sweep": {"task": "whatsapp.tasks.messages_sweep_task", "schedule": 60.0},
 }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 

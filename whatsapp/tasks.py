@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from whatsapp.client import CloudAPIError
+from whatsapp.services.dispatch import RetryDispatch, message_dispatch, messages_sweep
 from whatsapp.services.messages import inbound_media_fetch
 from whatsapp.services.webhooks import UNMATCHED_RETRIES, RetryLater, webhook_event_process, webhook_events_sweep
 
@@ -33,4 +34,43 @@ def inbound_media_fetch_task(self, message_id: int) -> None:
     except CloudAPIError as exc:
         raise self.retry(exc=exc, countdown=min(600, 5 * 2**self.request.retries)) from None
 
+
+@shared_task(bind=True, max_retries=None, ignore_result=True)
+def message_dispatch_task(self, message_id: int) -> None:
+    """Send one queued message; retryable Meta errors come back here after a backoff."""
+    try:
+        message_dispatch(message_id=message_id)
+    except RetryDispatch as exc:
+        raise self.retry(countdown=exc.countdown) from None
+
+
+@shared_task(ignore_result=True)
+def messages_sweep_task() -> dict[str, int]:
+    """Beat: re-enqueue lost dispatches, fail sends WhatsApp never confirmed."""
+    return messages_sweep()
+
+
 # --- account, numbers, template deletion (whatsapp.services.accounts) ---
+
+
+@shared_task(bind=True, max_retries=8, ignore_result=True)
+def account_templates_delete(self, account_id: int) -> None:
+    """Changing the business account, automatic mode: delete every template of the old WABA at Meta.
+
+    Safe to run twice: the service does nothing once the account is no longer DELETING TEMPLATES.
+    Temporary Meta errors retry 30 s, 1, 2, 4… min apart (at most 30 min between tries); a permanent
+    one is recorded on the account for the settings page and is not retried.
+    """
+    from django.core.exceptions import ValidationError
+
+    from whatsapp.models import WhatsAppAccount
+    from whatsapp.services.accounts import account_templates_delete_all
+
+    account = WhatsAppAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        return
+    try:
+        account_templates_delete_all(account=account)
+    except ValidationError as exc:
+        if getattr(exc, "retryable", False):
+            raise self.retry(countdown=min(1800, 30 * 2**self.request.retries)) from None

@@ -207,7 +207,7 @@ def test_any_order_and_any_duplicates_of_the_same_statuses_end_in_the_natural_st
     for name in names:
         apply(name, ids, natural)
     expected = snapshot(natural)
-    for index, order in enumerate(itertools.permutations(names + ["status_read", "status_delivered"])):
+    for index, order in enumerate(itertools.permutations([*names, "status_read", "status_delivered"])):
         message = make_message(account, status=MessageStatus.SENDING, wamid=f"wamid.ORDER{index}")
         for name in order:
             apply(name, ids, message)
@@ -352,7 +352,10 @@ def test_other_inbound_kinds_are_readable(client: Client, ids: dict[str, str], n
 
 @pytest.mark.parametrize(
     ("name", "kind", "content"),
-    [("inbound_button", MessageType.BUTTON, "Pay now"), ("inbound_interactive", MessageType.INTERACTIVE, "Confirm order")],
+    [
+        ("inbound_button", MessageType.BUTTON, "Pay now"),
+        ("inbound_interactive", MessageType.INTERACTIVE, "Confirm order"),
+    ],
 )
 def test_a_reply_to_our_message_is_linked_to_its_document_and_contact(
     client: Client, organization, account: WhatsAppAccount, ids: dict[str, str], name: str, kind: str, content: str
