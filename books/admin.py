@@ -80,8 +80,8 @@ def organization_scope(queryset: QuerySet, request: HttpRequest) -> QuerySet:
     if queryset.model is get_user_model():
         return queryset.filter(memberships__organization__in=organization_ids).distinct()
     lookup = ORGANIZATION_LOOKUPS.get(queryset.model)
-    if lookup is None:
-        return queryset
+    if lookup is None:  # a model nobody said how to scope: show nothing rather than everything
+        return queryset.none()
     return queryset.filter(**{f"{lookup}__in": organization_ids})
 
 

@@ -59,3 +59,15 @@ class EncryptedTextField(models.TextField):
         if value in (None, ""):
             return value
         return decrypt(value)
+
+    def value_to_string(self, obj: models.Model) -> str:
+        """Serialized (dumpdata, fixtures) as ciphertext: a dump holds no secret."""
+        value = self.value_from_object(obj)
+        return encrypt(str(value)) if value else value
+
+    def to_python(self, value: Any) -> Any:
+        """A serialized ciphertext (loaddata) becomes the clear value again, so saving doesn't encrypt it twice."""
+        value = super().to_python(value)
+        if isinstance(value, str) and value.startswith(PREFIX):
+            return decrypt(value)
+        return value

@@ -17,6 +17,7 @@ urlpatterns = [
     path("sandbox/", include("whatsapp.sandbox.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("settings/integrations/whatsapp/", include("whatsapp.urls")),
     path("", include("books.urls")),
 ]
 

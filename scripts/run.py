@@ -13,6 +13,7 @@ the children get SIGTERM from the kernel (PR_SET_PDEATHSIG, Linux).
 
 from __future__ import annotations
 
+import ast
 import ctypes
 import ctypes.util
 import os
@@ -33,6 +34,10 @@ HOST = "127.0.0.1"
 PORT = int(os.environ.get("PORT", "8000"))
 URL = f"http://{HOST}:{PORT}/"
 READY_TIMEOUT = 120  # seconds for the web server to answer /login/
+SEED_DEMO = BASE_DIR / "books" / "management" / "commands" / "seed_demo.py"
+SANDBOX_SETUP = BASE_DIR / "whatsapp" / "sandbox" / "management" / "commands" / "sandbox_setup.py"
+#: What django-environ reads as true (WHATSAPP_SANDBOX_ENABLED).
+TRUE_WORDS = {"true", "on", "ok", "y", "yes", "1"}
 GRACE = 10  # seconds between SIGTERM and SIGKILL at shutdown
 
 
@@ -81,9 +86,38 @@ def child_env() -> dict[str, str]:
     env["DEBUG"] = "true"  # embedded defaults: dev secret key, static files served from the finders
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    if PORT != 8000:  # the sandbox's default webhook target assumes port 8000
+    if PORT != 8000:  # the sandbox's default webhook target and Graph URL assume port 8000
         env.setdefault("WHATSAPP_SANDBOX_WEBHOOK_URL", f"{URL}webhooks/whatsapp/")
+        if sandbox_enabled(env):
+            env.setdefault("WHATSAPP_GRAPH_URL", f"{URL}sandbox/graph")
     return env
+
+
+def sandbox_enabled(env: dict[str, str]) -> bool:
+    """``WHATSAPP_SANDBOX_ENABLED`` as the settings read it: by default on, because make run sets DEBUG."""
+    value = env.get("WHATSAPP_SANDBOX_ENABLED")
+    if value is None:
+        value = env.get("DEBUG", "")
+    return value.strip().lower() in TRUE_WORDS
+
+
+def module_constant(path: Path, name: str) -> str | None:
+    """A string constant of a project module, read from its source.
+
+    The modules need Django set up to be imported, and this script stays standard library only.
+    """
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return None
+            return value if isinstance(value, str) else None
+    return None
 
 
 def prepare_queue_folders(env: dict[str, str]) -> None:
@@ -122,6 +156,25 @@ def seed_demo(env: dict[str, str]) -> str:
         say("WARNING: no seed_demo command yet; there is no demo organization or user to log in with.")
         return ""
     return run_once(manage("seed_demo"), env, capture=True).strip()
+
+
+def connect_demo_to_sandbox(env: dict[str, str]) -> None:
+    """Connect the demo organization to the sandbox's business account, once the web server answers.
+
+    The sandbox is served by the hub's own web server, so this runs after start-up. Connecting
+    subscribes the app to the WABA (the sandbox sends webhooks only for subscribed accounts) and
+    stores the verified numbers, the default number and the channels. Idempotent (a second run syncs
+    the numbers). A failure is reported, not fatal: the hub still runs, and the settings page can connect.
+    """
+    organization = module_constant(SEED_DEMO, "DEMO_ORGANIZATION")
+    if organization is None or not SANDBOX_SETUP.exists():
+        say("WARNING: no demo organization or sandbox_setup; the demo is not connected to WhatsApp.")
+        return
+    # --sandbox: the WABA, app and token sandbox_setup created (its DEFAULT_* constants).
+    try:
+        run_once(manage("whatsapp_connect", "--organization", organization, "--sandbox"), env, capture=True)
+    except subprocess.CalledProcessError:
+        say("WARNING: connecting the demo organization to the WhatsApp sandbox failed (see above).")
 
 
 def _killpg(pgid: int, signum: int) -> bool:
@@ -229,6 +282,8 @@ def main() -> int:
         supervisor.start("worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"])
         supervisor.start("beat", [*celery, "beat", "--loglevel", "INFO"])
         wait_until_ready(supervisor)
+        if sandbox_enabled(env):
+            connect_demo_to_sandbox(env)
 
         rule = "=" * 72
         lines = [rule, f"  The hub is running at {URL}", f"  Log in at {URL}login/"]

@@ -2,7 +2,8 @@
 
 URL names (namespace ``books``): ``settings``, ``settings_organization``, ``settings_roles``,
 ``settings_role_create``, ``settings_role_edit``. The profile needs SETTINGS_MANAGE; users and
-roles need USERS_MANAGE; the index needs either and shows what the user may open.
+roles need USERS_MANAGE; the index needs either and shows what the user may open, including the
+integrations other apps registered in :mod:`books.integrations`.
 """
 
 from django.contrib import messages
@@ -14,6 +15,7 @@ from django.urls import path
 from django.utils.translation import gettext as _
 
 from books.forms.settings import OrganizationForm, RoleForm, permission_groups
+from books.integrations import integration_list
 from books.models import Membership, Organization, Role
 from books.permissions import ALL_PERMS, Perm
 from books.services.organizations import organization_update, role_save
@@ -30,7 +32,13 @@ def settings_index(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "books/settings/index.html",
-        {"nav": "settings", "can_settings": can_settings, "can_users": can_users},
+        {
+            "nav": "settings",
+            "can_settings": can_settings,
+            "can_users": can_users,
+            # Integrations are settings: only SETTINGS_MANAGE may open them.
+            "integrations": integration_list() if can_settings else [],
+        },
     )
 
 

@@ -6,6 +6,15 @@ app_name = "whatsapp-api"
 
 router = OptionalSlashRouter()
 # --- account, phone numbers, channels (whatsapp.api.accounts) ---
+from whatsapp.api.accounts import AccountViewSet, ChannelViewSet, PhoneNumberViewSet  # noqa: E402
+
+router.register("account", AccountViewSet, basename="account")
+router.register("phonenumbers", PhoneNumberViewSet, basename="phonenumber")
+router.register("channels", ChannelViewSet, basename="channel")
+
 # --- messages (whatsapp.api.messages) ---
+from whatsapp.api.messages import MessageViewSet  # noqa: E402  (each section imports its own views)
+
+router.register("messages", MessageViewSet, basename="message")
 
 urlpatterns = router.urls

@@ -1,4 +1,4 @@
-"""Writes to message templates."""
+"""Meta's word on a template's approval status, applied (used by the webhook processor)."""
 
 import datetime
 from collections.abc import Mapping
@@ -7,9 +7,8 @@ from typing import Any
 from django.db import transaction
 
 from books.models import Organization
-
-from .choices import TemplateStatus
-from .models import MessageTemplate
+from templates_mgmt.choices import TemplateStatus
+from templates_mgmt.models import MessageTemplate
 
 
 @transaction.atomic
