@@ -3,6 +3,7 @@
 from django.urls import path
 
 from whatsapp.views import integration
+from whatsapp.views import messages as messages_views
 from whatsapp.views import templates as templates_views
 
 app_name = "whatsapp"
@@ -25,6 +26,8 @@ urlpatterns = [
     path("change/templates/delete/", integration.change_template_delete, name="change_template_delete"),
     path("change/check/", integration.change_check, name="change_check"),
     path("change/cancel/", integration.change_cancel, name="change_cancel"),
+    path("test-message/", messages_views.test_message, name="test_message"),
+    path("recent/", messages_views.recent_messages, name="recent_messages"),
     # --- Message templates (whatsapp.views.templates) ---
     path("templates/", templates_views.template_list_view, name="template_list"),
     path("templates/sync/", templates_views.template_sync, name="template_sync"),

@@ -15,10 +15,11 @@ import httpx2
 import pytest
 from django.test import override_settings
 
+from books.services.organizations import membership_add
 from config.celery import app as celery_app
 from templates_mgmt.choices import TemplateStatus
 from templates_mgmt.models import MessageTemplate
-from tests.books.factories import make_contact, make_organization
+from tests.books.factories import UserFactory, make_contact, make_organization
 from whatsapp.choices import Direction, MessageStatus
 from whatsapp.client import CloudAPI
 from whatsapp.fix_hints import fix_hint
@@ -212,3 +213,32 @@ def test_a_template_with_the_wrong_parameter_count_is_refused_with_meta_s_code(
     )
     message.refresh_from_db()
     assert (message.status, message.error_code) == (MessageStatus.FAILED, 132000)
+
+
+def test_an_administrator_sends_a_test_message_and_watches_it_reach_read(
+    live: str, meta_side: Any, account: WhatsAppAccount, client: Any
+) -> None:
+    sandbox.sample_template_ensure(account=meta_side)
+    admin = UserFactory()
+    membership_add(organization=account.organization, user=admin, role_name="Admin")
+    client.force_login(admin)
+
+    response = client.post("/settings/integrations/whatsapp/test-message/", {"to": "98200 12345"}, follow=True)
+    message = Message.objects.get(template_name="hello_world")
+    assert message.phone == CUSTOMER and "queued" in response.content.decode()
+    assert b'hx-trigger="every 2s"' in client.get("/settings/integrations/whatsapp/recent/").content
+
+    delivery.flush()
+    card = client.get("/settings/integrations/whatsapp/recent/").content.decode()
+    message.refresh_from_db()
+    assert message.status == MessageStatus.READ
+    assert "badge-read" in card and "hx-trigger" not in card  # final: the card stops polling
+
+
+def test_a_test_message_to_a_bad_number_is_refused_with_a_message(account: WhatsAppAccount, client: Any) -> None:
+    admin = UserFactory()
+    membership_add(organization=account.organization, user=admin, role_name="Admin")
+    client.force_login(admin)
+    response = client.post("/settings/integrations/whatsapp/test-message/", {"to": "12"}, follow=True)
+    assert response.status_code == 200 and not Message.objects.exists()
+    assert "not a phone number" in response.content.decode() or "valid" in response.content.decode()

@@ -153,6 +153,35 @@ def business_account_setup(
     return account
 
 
+#: Meta's sample template, present (approved) in every new WhatsApp Business Account.
+SAMPLE_TEMPLATE: Final = {
+    "name": "hello_world",
+    "language": "en_US",
+    "category": "UTILITY",
+    "components": [
+        {"type": "HEADER", "format": "TEXT", "text": "Hello World"},
+        {
+            "type": "BODY",
+            "text": "Welcome and congratulations!! This message demonstrates your ability to send a WhatsApp "
+            "message notification from the Cloud API, hosted by Meta. Thank you for taking the time to test with us.",
+        },
+        {"type": "FOOTER", "text": "WhatsApp Business Platform sample message"},
+    ],
+}
+
+
+def sample_template_ensure(*, account: SandboxBusinessAccount) -> SandboxTemplate:
+    """Meta's ``hello_world`` sample, approved, unless the account already has (or deleted) it."""
+    template = SandboxTemplate.objects.filter(
+        account=account, name=SAMPLE_TEMPLATE["name"], language=SAMPLE_TEMPLATE["language"]
+    ).first()
+    if template is None:
+        template = SandboxTemplate.objects.create(
+            account=account, template_id=new_object_id(), status=TemplateStatus.APPROVED, **SAMPLE_TEMPLATE
+        )
+    return template
+
+
 def account_subscribe(
     *, account: SandboxBusinessAccount, override_callback_uri: str = "", verify_token: str = ""
 ) -> None:

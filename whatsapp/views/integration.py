@@ -48,6 +48,7 @@ from whatsapp.forms import (
 from whatsapp.models import PhoneNumber, WhatsAppAccount
 from whatsapp.selectors import accounts as selectors
 from whatsapp.services import accounts as services
+from whatsapp.views.messages import recent_context
 
 View = Callable[..., HttpResponse]
 
@@ -213,6 +214,7 @@ def _overview(request: HttpRequest, account: WhatsAppAccount | None, connect_for
             context["channels_missing"] = any(
                 row["number"] is None for row in context["channel_rows"] if not row["same_as_utility"]
             )
+            context.update(recent_context(account))
         elif account.status == AccountStatus.DELETING_TEMPLATES:
             context.update(_progress_context(account))
     return render(request, "whatsapp/settings/overview.html", context)

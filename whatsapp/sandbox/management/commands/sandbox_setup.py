@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from whatsapp.sandbox.services import NumberSpec, business_account_setup
+from whatsapp.sandbox.services import NumberSpec, business_account_setup, sample_template_ensure
 
 DEFAULT_WABA_ID = "100000000000001"
 DEFAULT_APP_ID = "200000000000001"
@@ -59,6 +59,8 @@ class Command(BaseCommand):
             verified_name=options["verified_name"],
             numbers=number_specs(waba_id),
         )
+        # Meta creates "hello_world" (approved) in every new WABA; the hub's test message sends it.
+        sample_template_ensure(account=account)
         numbers = list(account.phone_numbers.order_by("phone_number_id"))
         values = {
             "WHATSAPP_WABA_ID": account.waba_id,
