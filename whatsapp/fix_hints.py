@@ -144,6 +144,7 @@ _HINTS: dict[int, Promise] = {
     ),
     133006: _("The phone number needs to be verified again: request a new code in Settings → WhatsApp."),
     133008: _("Too many wrong PIN attempts: wait a while before trying again."),
+    136025: _("The code is wrong or has expired: check it, or ask for a new one."),
     133009: _("PIN attempts came too fast: wait a minute before trying again."),
     # Template creation (error_subcode of code 100).
     2388019: _("The business has reached Meta's limit on the number of templates: delete unused templates first."),

@@ -160,6 +160,17 @@ class VerifyCodeForm(forms.Form):
             attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "maxlength": "7", "size": "8"}
         ),
     )
+    pin = forms.CharField(
+        label=_("Two-step verification PIN"),
+        help_text=_(
+            "Six digits. Registering the number with WhatsApp sets this PIN the first time; if the number "
+            "already has one, enter it."
+        ),
+        validators=[RegexValidator(r"^\d{6}$", _("The two-step verification PIN is 6 digits."))],
+        widget=forms.PasswordInput(
+            attrs={"inputmode": "numeric", "autocomplete": "off", "maxlength": "6", "size": "8"}
+        ),
+    )
 
 
 class ChangeAccountForm(forms.Form):

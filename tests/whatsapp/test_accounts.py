@@ -651,3 +651,21 @@ def test_the_connect_command_connects_once_then_only_syncs_the_numbers(
     assert "already connected" in second
     assert WhatsAppAccount.objects.filter(organization=org).count() == 1
     assert TOKEN not in first + second
+
+
+def test_verifying_with_a_pin_registers_the_number_so_it_can_send(
+    account: WhatsAppAccount, waba: SandboxBusinessAccount
+) -> None:
+    number = account.phone_numbers.get(code_verification_status="NOT_VERIFIED")
+    services.phone_request_code(phone_number=number)
+    remote = SandboxPhoneNumber.objects.get(phone_number_id=number.phone_number_id)
+
+    services.phone_verify_code(phone_number=number, code=remote.otp_code, pin="135790")
+    remote.refresh_from_db()
+    with pytest.raises(ValidationError) as mismatch:
+        services.phone_register(phone_number=number, pin="000000")
+
+    assert remote.registered and remote.pin == "135790"
+    assert PhoneNumber.objects.get(pk=number.pk).is_verified
+    [message] = mismatch.value.message_dict["pin"]
+    assert "did not register" in message and "PIN is wrong" in message

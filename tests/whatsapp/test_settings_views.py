@@ -538,12 +538,12 @@ def test_a_number_is_verified_with_the_code_sent_by_sms(signed_in: Client, conne
     wrong = page(
         signed_in.post(
             reverse("whatsapp:verify_number", args=[number.pk]) + "?back=channels",
-            {"code": "000000" if code != "000000" else "111111"},
+            {"code": "000000" if code != "000000" else "111111", "pin": "246810"},
         )
     )
     done = signed_in.post(
         reverse("whatsapp:verify_number", args=[number.pk]) + "?back=channels",
-        {"code": f"{code[:3]} {code[3:]}"},
+        {"code": f"{code[:3]} {code[3:]}", "pin": "246810"},
         follow=True,
     )
 
@@ -555,7 +555,8 @@ def test_a_number_is_verified_with_the_code_sent_by_sms(signed_in: Client, conne
     assert done.redirect_chain[-1][0] == reverse("whatsapp:channels")
     assert "is verified" in page(done)
     number.refresh_from_db()
-    assert number.is_verified
+    remote.refresh_from_db()
+    assert number.is_verified and remote.registered and remote.pin == "246810"  # registered: it can send
     assert f'value="{number.pk}"' in page(done)  # now offered for the channels
 
 

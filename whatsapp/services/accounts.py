@@ -94,7 +94,7 @@ _LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
 #: Graph's "object does not exist, or this token can't see it".
 _UNKNOWN_OBJECT = (100, 33)
 #: Meta's answer to a wrong or expired verification code.
-_WRONG_CODE = 136025
+
 _NUMBER_FIELDS = (
     "display_phone_number",
     "verified_name",
@@ -427,23 +427,27 @@ def phone_request_code(*, phone_number: PhoneNumber, code_method: str = "SMS", l
     logger.info("WhatsApp number %s: verification code requested by %s", phone_number.pk, method)
 
 
-def phone_verify_code(*, phone_number: PhoneNumber, code: str) -> PhoneNumber:
+def phone_verify_code(*, phone_number: PhoneNumber, code: str, pin: str | None = None) -> PhoneNumber:
     """Confirm the code the owner received; the number is then read again from Meta (now VERIFIED).
 
     Hyphens and spaces are ignored ("123-456", as the SMS shows it). A wrong or expired code is an
-    error on ``code`` with the fix hint.
+    error on ``code`` with the fix hint. With ``pin`` (six digits), the verified number is then
+    registered on the Cloud API (``POST /{id}/register``): the first registration sets that
+    two-step verification PIN, later ones must repeat it. A number that is verified but not
+    registered cannot send (133010), so the settings page always asks for it.
     """
     digits = re.sub(r"[\s-]", "", str(code or ""))
     if not _CODE.fullmatch(digits):
         raise ValidationError({"code": [_("Enter the code you received: digits only.")]})
+    if pin is not None and not re.fullmatch(r"\d{6}", pin):
+        raise ValidationError({"pin": [_("The two-step verification PIN is 6 digits.")]})
     api = _number_api(phone_number)
     try:
         api.verify_code(phone_number.phone_number_id, digits)
     except CloudAPIError as exc:
         if exc.is_auth_error:
             raise meta_error(exc) from exc
-        lead = _("The code is wrong or has expired: check it, or ask for a new one.") if exc.code == _WRONG_CODE else ""
-        raise meta_error(exc, field="code", lead=lead) from exc
+        raise meta_error(exc, field="code") from exc
     try:
         info = api.get_phone_number(phone_number.phone_number_id)
     except CloudAPIError as exc:
@@ -458,6 +462,31 @@ def phone_verify_code(*, phone_number: PhoneNumber, code: str) -> PhoneNumber:
     phone_number.synced_at = timezone.now()
     phone_number.save(update_fields=[*_NUMBER_FIELDS, "synced_at"])
     logger.info("WhatsApp number %s verified", phone_number.pk)
+    if pin is not None:
+        phone_register(phone_number=phone_number, pin=pin)
+    return phone_number
+
+
+def phone_register(*, phone_number: PhoneNumber, pin: str) -> PhoneNumber:
+    """Register a verified number on the Cloud API with its two-step verification PIN, then re-read it."""
+    api = _number_api(phone_number)
+    try:
+        api.register(phone_number.phone_number_id, pin)
+    except CloudAPIError as exc:
+        if exc.is_auth_error:
+            raise meta_error(exc) from exc
+        lead = _("The number is verified, but WhatsApp did not register it.")
+        raise meta_error(exc, field="pin", lead=lead) from exc
+    try:
+        info = api.get_phone_number(phone_number.phone_number_id)
+    except CloudAPIError:
+        info = None
+    if info is not None and info.id == phone_number.phone_number_id:
+        for field in _NUMBER_FIELDS:
+            setattr(phone_number, field, _fit(getattr(info, field), field))
+        phone_number.synced_at = timezone.now()
+        phone_number.save(update_fields=[*_NUMBER_FIELDS, "synced_at"])
+    logger.info("WhatsApp number %s registered", phone_number.pk)
     return phone_number
 
 

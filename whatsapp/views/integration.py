@@ -456,7 +456,9 @@ def verify_number(request: HttpRequest, account: WhatsAppAccount, pk: int) -> Ht
     form = VerifyCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.phone_verify_code(phone_number=number, code=form.cleaned_data["code"])
+            services.phone_verify_code(
+                phone_number=number, code=form.cleaned_data["code"], pin=form.cleaned_data["pin"]
+            )
         except ValidationError as exc:
             errors_to_form(form, exc)
         else:
