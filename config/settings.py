@@ -127,6 +127,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "whatsapp-webhook-events-sweep": {"task": "whatsapp.tasks.webhook_events_sweep_task", "schedule": 60.0},
     "whatsapp-messages-sweep": {"task": "whatsapp.tasks.messages_sweep_task", "schedule": 60.0},
+    "whatsapp-templates-sync": {"task": "whatsapp.tasks.templates_sync_all_task", "schedule": 30 * 60.0},
+    "whatsapp-templates-deletion-retry": {
+        "task": "whatsapp.tasks.templates_deletion_retry_task",
+        "schedule": 30 * 60.0,
+    },
 }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 

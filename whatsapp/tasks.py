@@ -74,3 +74,47 @@ def account_templates_delete(self, account_id: int) -> None:
     except ValidationError as exc:
         if getattr(exc, "retryable", False):
             raise self.retry(countdown=min(1800, 30 * 2**self.request.retries)) from None
+
+
+# --- message templates (whatsapp.services.templates) ---
+
+
+@shared_task(bind=True, max_retries=5, ignore_result=True)
+def templates_sync_task(self, account_id: int) -> None:
+    """Bring one account's templates in line with Meta's list (webhooks can be lost or late).
+
+    Does nothing for an account that is gone or being changed; temporary Meta errors retry 1, 2,
+    4… minutes apart, permanent ones wait for the next beat.
+    """
+    from whatsapp.models import WhatsAppAccount
+    from whatsapp.selectors.accounts import MetaError
+    from whatsapp.services.templates import TEMPLATE_STATES, account_templates_sync
+
+    account = WhatsAppAccount.objects.filter(pk=account_id, status__in=TEMPLATE_STATES).first()
+    if account is None:
+        return
+    try:
+        account_templates_sync(account=account)
+    except MetaError as exc:
+        if exc.retryable:
+            raise self.retry(countdown=min(1800, 60 * 2**self.request.retries)) from None
+
+
+@shared_task(ignore_result=True)
+def templates_sync_all_task() -> int:
+    """Beat (every 30 min): one sync task per connected or inactive account."""
+    from whatsapp.models import WhatsAppAccount
+    from whatsapp.services.templates import TEMPLATE_STATES
+
+    account_ids = list(WhatsAppAccount.objects.filter(status__in=TEMPLATE_STATES).values_list("pk", flat=True))
+    for account_id in account_ids:
+        templates_sync_task.delay(account_id)
+    return len(account_ids)
+
+
+@shared_task(ignore_result=True)
+def templates_deletion_retry_task() -> dict[str, int]:
+    """Beat: ask Meta again to delete the templates whose deletion failed."""
+    from whatsapp.services.templates import templates_deletion_retry
+
+    return templates_deletion_retry()

@@ -17,4 +17,10 @@ from whatsapp.api.messages import MessageViewSet  # noqa: E402  (each section im
 
 router.register("messages", MessageViewSet, basename="message")
 
+# --- message templates, module toggles (whatsapp.api.templates) ---
+from whatsapp.api.templates import ModuleViewSet, TemplateViewSet  # noqa: E402
+
+router.register("templates", TemplateViewSet, basename="template")
+router.register("modules", ModuleViewSet, basename="module")
+
 urlpatterns = router.urls

@@ -64,9 +64,7 @@ def account_templates_sync(*, account: WhatsAppAccount) -> SyncResult:
     """Bring the account's templates in line with Meta's list (every page)."""
     api = meta_api(account)
     with _meta_errors():
-        return templates_sync(
-            organization=account.organization, waba_id=account.waba_id, api=api, limit=SYNC_PAGE_SIZE
-        )
+        return templates_sync(organization=account.organization, waba_id=account.waba_id, api=api, limit=SYNC_PAGE_SIZE)
 
 
 def account_template_submit(*, account: WhatsAppAccount, template: MessageTemplate) -> MessageTemplate:

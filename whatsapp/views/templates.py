@@ -353,7 +353,9 @@ def _save(
 
 def _builder(request: HttpRequest, account: WhatsAppAccount, template: MessageTemplate | None) -> HttpResponse:
     if request.method == "POST":
-        form = TemplateForm(request.POST, request.FILES, template=template)
+        # Disabled fields (name, language, module of a template Meta knows) take their initial value.
+        initial = TemplateForm.initial_for(template) if template is not None else None
+        form = TemplateForm(request.POST, request.FILES, initial=initial, template=template)
         if form.is_valid():
             saved = _save(request, account, form, template)
             if saved is not None:
