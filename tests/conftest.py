@@ -1,7 +1,9 @@
 import os
+from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 
 from tests import settings as test_settings
 
@@ -31,3 +33,44 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def on_postgres() -> bool:
     return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+#: The app secret the sandbox signs its webhooks with in tests that use ``sandbox_live``.
+SANDBOX_APP_SECRET = "sandbox-live-test-app-secret"
+
+
+@pytest.fixture
+def sandbox_live(live_server, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The hub on a live server with the Cloud API sandbox in it as Meta; yields the server's URL.
+
+    The client speaks to the sandbox's Graph paths over HTTP, and the sandbox's webhooks reach
+    ``/webhooks/whatsapp/`` over HTTP, signed with :data:`SANDBOX_APP_SECRET`. Delivery is manual:
+    nothing is posted until the test calls ``whatsapp.sandbox.delivery.flush()``. The client gets
+    a connection pool of the test's own, closed at the end: a kept-alive connection would keep a
+    live-server thread, and its database session, open past the test.
+    """
+    from whatsapp import client as client_module
+    from whatsapp.sandbox import selectors as sandbox_selectors
+
+    monkeypatch.setattr(client_module, "_shared_client", None)
+    sandbox_selectors.sandbox_settings_forget()
+    with override_settings(
+        WHATSAPP_SANDBOX_ENABLED=True,
+        WHATSAPP_SANDBOX_DELIVERY="manual",
+        WHATSAPP_SANDBOX_WEBHOOK_URL=live_server.url + "/webhooks/whatsapp/",
+        WHATSAPP_GRAPH_URL=live_server.url + "/sandbox/graph",
+        WHATSAPP_APP_SECRET=SANDBOX_APP_SECRET,
+    ):
+        yield live_server.url
+    sandbox_selectors.sandbox_settings_forget()
+    if client_module._shared_client is not None:
+        client_module._shared_client.close()
+
+
+@pytest.fixture
+def celery_eager(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run Celery tasks inline (where they are enqueued: in the live server, for webhooks)."""
+    from config.celery import app as celery_app
+
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)

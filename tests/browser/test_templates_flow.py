@@ -3,52 +3,31 @@ document header, dynamic fields in the body and a URL button, watches the previe
 latest invoice's values, submits it, and sees WhatsApp (the sandbox) approve it."""
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.test import override_settings
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from config.celery import app as celery_app
 from templates_mgmt.choices import TemplateStatus
 from templates_mgmt.models import MessageTemplate
 from tests.books.factories import UserFactory, make_organization
 from tests.templates_mgmt.factories import make_invoice
-from whatsapp import client as client_module
 from whatsapp.models import PhoneNumber, WhatsAppAccount
 from whatsapp.sandbox import delivery
-from whatsapp.sandbox import selectors as sandbox_selectors
 from whatsapp.sandbox import services as sandbox
 from whatsapp.sandbox.management.commands.sandbox_setup import number_specs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SECRET = "templates-browser-app-secret"
 TOKEN = "EAATemplatesBrowserToken0000000000000000000"
 WABA_ID = "104455667788789"
 APP_ID = "205566778899789"
 
 
 @pytest.fixture
-def sandbox_meta(live_server: Any, monkeypatch: pytest.MonkeyPatch, settings: Any, tmp_path: Any) -> Iterator[None]:
+def sandbox_meta(sandbox_live: str, celery_eager: None, settings: Any, tmp_path: Any) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
-    monkeypatch.setattr(client_module, "_shared_client", None)
-    sandbox_selectors.sandbox_settings_forget()
-    with override_settings(
-        WHATSAPP_SANDBOX_ENABLED=True,
-        WHATSAPP_SANDBOX_DELIVERY="manual",
-        WHATSAPP_SANDBOX_WEBHOOK_URL=live_server.url + "/webhooks/whatsapp/",
-        WHATSAPP_GRAPH_URL=live_server.url + "/sandbox/graph",
-        WHATSAPP_APP_SECRET=SECRET,
-    ):
-        yield
-    sandbox_selectors.sandbox_settings_forget()
-    if client_module._shared_client is not None:
-        client_module._shared_client.close()
 
 
 def connect(organization: Any) -> None:

@@ -10,26 +10,22 @@ delivery is manual: nothing is POSTed to the hub.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
-from django.test import override_settings
 
 from books.models import Organization
 from templates_mgmt.models import MessageTemplate
 from tests.books.factories import UserFactory, make_organization
 from tests.whatsapp.factories import make_message
-from whatsapp import client as client_module
 from whatsapp import tasks
 from whatsapp.choices import AccountStatus, Audience, Category
 from whatsapp.client import CloudAPI, CloudAPIError
 from whatsapp.fix_hints import fix_hint
 from whatsapp.models import Message, PhoneNumber, WhatsAppAccount
-from whatsapp.sandbox import selectors as sandbox_selectors
 from whatsapp.sandbox import services as sandbox
 from whatsapp.sandbox.management.commands.sandbox_setup import number_specs
 from whatsapp.sandbox.models import SandboxBusinessAccount, SandboxPhoneNumber, SandboxTemplate
@@ -48,21 +44,8 @@ OTHER_TOKEN = "EAASandboxAccountsOtherToken000000000000000"
 
 
 @pytest.fixture(autouse=True)
-def sandbox_on(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # A connection pool of this test's own, closed at the end: a kept-alive connection would keep a
-    # live-server thread, and its database session, open past the test.
-    monkeypatch.setattr(client_module, "_shared_client", None)
-    sandbox_selectors.sandbox_settings_forget()
-    with override_settings(
-        WHATSAPP_SANDBOX_ENABLED=True,
-        WHATSAPP_SANDBOX_DELIVERY="manual",
-        WHATSAPP_GRAPH_URL=live_server.url + "/sandbox/graph",
-        WHATSAPP_SANDBOX_WEBHOOK_URL=live_server.url + "/webhooks/whatsapp/",
-    ):
-        yield
-    sandbox_selectors.sandbox_settings_forget()
-    if client_module._shared_client is not None:
-        client_module._shared_client.close()
+def sandbox_on(sandbox_live: str) -> None:
+    """The sandbox on the live server is Meta for every test here."""
 
 
 def meta_account(waba_id: str = WABA_ID, app_id: str = APP_ID, token: str = TOKEN) -> SandboxBusinessAccount:

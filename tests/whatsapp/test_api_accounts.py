@@ -6,13 +6,11 @@ through :func:`call`, which also checks that no response body ever carries an ac
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
@@ -21,7 +19,6 @@ from books.services.organizations import membership_add
 from tests.books.api.builders import client_for
 from tests.books.factories import UserFactory, make_organization
 from tests.whatsapp.factories import make_account
-from whatsapp import client as client_module
 from whatsapp.fix_hints import fix_hint
 from whatsapp.models import PhoneNumber, WhatsAppAccount
 from whatsapp.sandbox import selectors as sandbox_selectors
@@ -52,20 +49,8 @@ ACCOUNT_FIELDS = {
 
 
 @pytest.fixture(autouse=True)
-def sandbox_on(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # A pool of this test's own, closed at the end, so no kept-alive live-server thread outlives it.
-    monkeypatch.setattr(client_module, "_shared_client", None)
-    sandbox_selectors.sandbox_settings_forget()
-    with override_settings(
-        WHATSAPP_SANDBOX_ENABLED=True,
-        WHATSAPP_SANDBOX_DELIVERY="manual",
-        WHATSAPP_GRAPH_URL=live_server.url + "/sandbox/graph",
-        WHATSAPP_SANDBOX_WEBHOOK_URL=live_server.url + "/webhooks/whatsapp/",
-    ):
-        yield
-    sandbox_selectors.sandbox_settings_forget()
-    if client_module._shared_client is not None:
-        client_module._shared_client.close()
+def sandbox_on(sandbox_live: str) -> None:
+    """The sandbox on the live server is Meta for every test here."""
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ Meta is the Cloud API sandbox on ``live_server``; its approval webhooks reach
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from books.services.organizations import membership_add
-from config.celery import app as celery_app
 from templates_mgmt.choices import TemplateStatus
 from templates_mgmt.models import MessageTemplate, ModuleSetting
 from tests.books.api.builders import client_for
@@ -25,7 +23,6 @@ from tests.templates_mgmt.factories import approve, make_template
 from whatsapp import client as client_module
 from whatsapp.models import PhoneNumber, WhatsAppAccount
 from whatsapp.sandbox import delivery
-from whatsapp.sandbox import selectors as sandbox_selectors
 from whatsapp.sandbox import services as sandbox
 from whatsapp.sandbox.management.commands.sandbox_setup import number_specs
 from whatsapp.sandbox.models import SandboxTemplate
@@ -35,7 +32,6 @@ from .factories import make_account
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SECRET = "templates-api-app-secret"
 TOKEN = "EAATemplatesApiToken00000000000000000000000"
 WABA_ID = "104455667788456"
 APP_ID = "205566778899456"
@@ -65,22 +61,8 @@ def media_root(settings: Any, tmp_path: Any) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def live(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
-    monkeypatch.setattr(client_module, "_shared_client", None)
-    sandbox_selectors.sandbox_settings_forget()
-    with override_settings(
-        WHATSAPP_SANDBOX_ENABLED=True,
-        WHATSAPP_SANDBOX_DELIVERY="manual",
-        WHATSAPP_SANDBOX_WEBHOOK_URL=live_server.url + "/webhooks/whatsapp/",
-        WHATSAPP_GRAPH_URL=live_server.url + "/sandbox/graph",
-        WHATSAPP_APP_SECRET=SECRET,
-    ):
-        yield live_server.url
-    sandbox_selectors.sandbox_settings_forget()
-    if client_module._shared_client is not None:
-        client_module._shared_client.close()
+def live(sandbox_live: str, celery_eager: None) -> str:
+    return sandbox_live
 
 
 @pytest.fixture

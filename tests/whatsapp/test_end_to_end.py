@@ -8,15 +8,12 @@ only the sandbox's clock is flushed on demand (``delivery.flush()``) instead of 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2
 import pytest
-from django.test import override_settings
 
 from books.services.organizations import membership_add
-from config.celery import app as celery_app
 from templates_mgmt.choices import TemplateStatus
 from templates_mgmt.models import MessageTemplate
 from tests.books.factories import UserFactory, make_contact, make_organization
@@ -24,14 +21,13 @@ from whatsapp.choices import Direction, MessageStatus
 from whatsapp.client import CloudAPI
 from whatsapp.fix_hints import fix_hint
 from whatsapp.models import Message, PhoneNumber, WebhookEvent, WhatsAppAccount
-from whatsapp.sandbox import delivery, selectors
+from whatsapp.sandbox import delivery
 from whatsapp.sandbox import services as sandbox
 from whatsapp.sandbox.management.commands.sandbox_setup import number_specs
 from whatsapp.services.dispatch import message_template_queue, message_text_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SECRET = "end-to-end-app-secret"
 TOKEN = "EAAEndToEndToken00000000000000000000000000"
 WABA_ID = "104455667788990"
 APP_ID = "205566778899001"
@@ -40,19 +36,8 @@ CUSTOMER = "+" + CUSTOMER_WA_ID
 
 
 @pytest.fixture
-def live(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
-    selectors.sandbox_settings_forget()
-    with override_settings(
-        WHATSAPP_SANDBOX_ENABLED=True,
-        WHATSAPP_SANDBOX_DELIVERY="manual",
-        WHATSAPP_SANDBOX_WEBHOOK_URL=live_server.url + "/webhooks/whatsapp/",
-        WHATSAPP_GRAPH_URL=live_server.url + "/sandbox/graph",
-        WHATSAPP_APP_SECRET=SECRET,
-    ):
-        yield live_server.url
-    selectors.sandbox_settings_forget()
+def live(sandbox_live: str, celery_eager: None) -> str:
+    return sandbox_live
 
 
 @pytest.fixture

@@ -20,10 +20,8 @@ from django.utils import timezone
 
 from books.services.organizations import membership_add
 from tests.books.factories import UserFactory, make_organization
-from whatsapp import client as client_module
 from whatsapp.choices import AccountStatus, Audience, Category
 from whatsapp.models import Channel, PhoneNumber, WhatsAppAccount
-from whatsapp.sandbox import selectors as sandbox_selectors
 from whatsapp.sandbox import services as sandbox_services
 from whatsapp.sandbox.management.commands.sandbox_setup import number_specs
 from whatsapp.sandbox.models import SandboxBusinessAccount, SandboxPhoneNumber
@@ -67,21 +65,9 @@ def signed_in(client: Client, admin: Any, org: Any) -> Client:
 
 
 @pytest.fixture
-def sandbox(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def sandbox(sandbox_live: str) -> str:
     """The Cloud API sandbox on the live server, as the hub's Meta."""
-    # A connection pool of this test's own, closed at the end: a kept-alive connection would keep a
-    # live-server thread, and its database session, open past the test.
-    monkeypatch.setattr(client_module, "_shared_client", None)
-    sandbox_selectors.sandbox_settings_forget()
-    with override_settings(
-        WHATSAPP_SANDBOX_ENABLED=True,
-        WHATSAPP_SANDBOX_DELIVERY="manual",
-        WHATSAPP_GRAPH_URL=live_server.url + "/sandbox/graph",
-    ):
-        yield live_server.url
-    sandbox_selectors.sandbox_settings_forget()
-    if client_module._shared_client is not None:
-        client_module._shared_client.close()
+    return sandbox_live
 
 
 def _sandbox_waba(waba_id: str, token: str, name: str) -> SandboxBusinessAccount:

@@ -7,7 +7,6 @@ Webhook delivery is ``manual``: the test flushes it (``delivery.flush()``) when 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from books.services.organizations import membership_add
-from config.celery import app as celery_app
 from templates_mgmt.choices import Module, TemplateStatus
 from templates_mgmt.models import MessageTemplate, ModuleSetting
 from tests.books.factories import UserFactory, make_organization
@@ -24,7 +22,6 @@ from tests.templates_mgmt.factories import approve, make_invoice, make_template
 from whatsapp import client as client_module
 from whatsapp.models import PhoneNumber, WhatsAppAccount
 from whatsapp.sandbox import delivery
-from whatsapp.sandbox import selectors as sandbox_selectors
 from whatsapp.sandbox import services as sandbox
 from whatsapp.sandbox.management.commands.sandbox_setup import number_specs
 from whatsapp.sandbox.models import SandboxTemplate
@@ -34,7 +31,6 @@ from .factories import make_account
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SECRET = "templates-views-app-secret"
 TOKEN = "EAATemplatesViewsToken000000000000000000000"
 WABA_ID = "104455667788123"
 APP_ID = "205566778899123"
@@ -70,23 +66,8 @@ def media_root(settings: Any, tmp_path: Any) -> Any:
 
 
 @pytest.fixture
-def live(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
-    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
-    # A pool of this test's own, closed at the end: no kept-alive live-server thread outlives the test.
-    monkeypatch.setattr(client_module, "_shared_client", None)
-    sandbox_selectors.sandbox_settings_forget()
-    with override_settings(
-        WHATSAPP_SANDBOX_ENABLED=True,
-        WHATSAPP_SANDBOX_DELIVERY="manual",
-        WHATSAPP_SANDBOX_WEBHOOK_URL=live_server.url + "/webhooks/whatsapp/",
-        WHATSAPP_GRAPH_URL=live_server.url + "/sandbox/graph",
-        WHATSAPP_APP_SECRET=SECRET,
-    ):
-        yield live_server.url
-    sandbox_selectors.sandbox_settings_forget()
-    if client_module._shared_client is not None:
-        client_module._shared_client.close()
+def live(sandbox_live: str, celery_eager: None) -> str:
+    return sandbox_live
 
 
 @pytest.fixture
