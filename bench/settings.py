@@ -1,10 +1,12 @@
 """Settings for the benchmarks: the hub's production settings (DEBUG off, so no query log skews the
-figures) with what a run outside a deployment lacks: a secret key and static files from the source tree."""
+figures) with what a run outside a deployment lacks: a secret key, an encryption key and static
+files from the source tree."""
 
 import os
 
 os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-serving")
 os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "bench-field-encryption-key")  # the seeded access token
 
 from config.settings import *  # noqa: F403
 
