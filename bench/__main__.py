@@ -47,12 +47,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     )
     webhooks.add_argument("--level-seconds", type=float, default=30.0, help="time limit for sending one level")
     webhooks.add_argument("--drain-seconds", type=float, default=120.0, help="time limit for applying one level")
-    webhooks.add_argument("--gunicorn-workers", type=int, default=2)
-    webhooks.add_argument("--gunicorn-threads", type=int, default=8, help="1 = the sync worker, more = gthread")
+    webhooks.add_argument("--gunicorn-workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     webhooks.add_argument(
-        "--gunicorn-connections", type=int, default=1000, help="keep-alive connections one worker may hold"
+        "--gunicorn-threads", type=int, default=8, help="threads per worker (default 8; 1 = the sync worker)"
     )
-    webhooks.add_argument("--celery-concurrency", type=int, default=2)
+    webhooks.add_argument(
+        "--gunicorn-connections", type=int, default=32, help="connections one gunicorn worker may hold (default 32)"
+    )
+    webhooks.add_argument("--celery-concurrency", type=int, default=2, help="Celery pool processes (default 2)")
     webhooks.add_argument("--celery-nice", type=int, default=0, help="run the worker at this niceness (0 = as the web)")
     args = parser.parse_args(argv)
     if len(args.webhooks) == 1:
@@ -77,9 +79,11 @@ def _run_each(argv: list[str]) -> int:
         child = subprocess.Popen([sys.executable, "-m", "bench", *argv, "--only", name], cwd=BASE_DIR)  # noqa: S603
         try:
             code = child.wait()
-        except (KeyboardInterrupt, SystemExit):
-            if isinstance(sys.exc_info()[1], SystemExit):
-                child.terminate()
+        except KeyboardInterrupt:  # the child got the terminal's SIGINT too and is cleaning up
+            child.wait()
+            raise
+        except SystemExit:  # SIGTERM: pass it on
+            child.terminate()
             child.wait()
             raise
         if code != 0:
@@ -199,11 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parse(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    if args.only is None:
-        return _run_each(argv)
-    if args.only == "foundation":
-        return _foundation(args)
-    return _webhooks(args)
+    try:
+        if args.only is None:
+            return _run_each(argv)
+        if args.only == "foundation":
+            return _foundation(args)
+        return _webhooks(args)
+    except KeyboardInterrupt:
+        print(f"bench: {args.only or 'benchmarks'} interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -72,12 +72,19 @@ class Options:
     level_seconds: float = 30.0  # no new request after this long; in-flight ones still count
     drain_seconds: float = 120.0  # how long to wait for a level's messages to be applied
     warmup: int = 50
-    # gthread: keep-alive connections (the sync worker closes every one) and threads that overlap
-    # the request's waits on PostgreSQL and Redis. On 2 cores shared with the Celery worker,
-    # PostgreSQL and the senders, 2 processes x 8 threads measured best; see README.md ("make bench").
+    # gunicorn on 2 cores: 2 processes, one per core (the GIL keeps each on one), gthread with 8
+    # threads each so that a request waiting on PostgreSQL's commit or on Redis does not idle its
+    # core. gthread keeps connections alive, as Meta's senders do; the sync worker closes each one
+    # (~50 % more CPU per request for the senders, and for gunicorn with the 4-6 sync workers it
+    # then needs to overlap those waits). Tried at 50 senders: sync 2, 4, 6 workers; gthread 2x4,
+    # 2x8, 2x16, 3x4, 3x8, 4x4; 2x8 was at or near the top each time. A gthread process accepts
+    # connections up to worker_connections (default 1000): a burst of new keep-alive connections
+    # mostly lands on one process, which then saturates its core while the other idles (measured:
+    # 60-90 % of the requests on one process). 32 per process spreads 50 senders over both and
+    # still leaves room for idle keep-alive connections.
     gunicorn_workers: int = 2
     gunicorn_threads: int = 8
-    gunicorn_connections: int = 1000  # per worker (gunicorn's default); see README.md on keep-alive balance
+    gunicorn_connections: int = 32
     celery_concurrency: int = 2  # Celery's default on 2 cores (one pool process per core)
     celery_nice: int = 0  # > 0 runs the worker at a lower CPU priority than the web server
 
@@ -287,17 +294,22 @@ async def _send(base_url: str, signed: list[tuple[int, bytes, str]], level: Leve
 
 
 def _wait_applied(servers: Servers, message_ids: list[int], seconds: float) -> tuple[int, float | None]:
-    """Poll until every message is "delivered" or ``seconds`` pass: (how many, when the last was, epoch)."""
+    """Poll until every message is "delivered" or ``seconds`` pass: (how many, when the last was, epoch).
+
+    The polling query covers the id range (cheap, so it does not compete with the worker); the
+    final figures come from the exact ids.
+    """
+    if not message_ids:
+        return 0, None
     deadline = time.monotonic() + seconds
-    while True:
-        found = Message.objects.filter(pk__in=message_ids, status=MessageStatus.DELIVERED).aggregate(
-            applied=Count("pk"), last=Max("updated_at")
-        )
-        if found["applied"] == len(message_ids) or time.monotonic() > deadline:
-            last = found["last"].timestamp() if found["last"] else None
-            return found["applied"], last
+    in_range = Message.objects.filter(pk__range=(min(message_ids), max(message_ids)), status=MessageStatus.DELIVERED)
+    while in_range.count() < len(message_ids) and time.monotonic() < deadline:
         servers.check()
-        time.sleep(0.1)
+        time.sleep(0.25)
+    found = Message.objects.filter(pk__in=message_ids, status=MessageStatus.DELIVERED).aggregate(
+        applied=Count("pk"), last=Max("updated_at")
+    )
+    return found["applied"], found["last"].timestamp() if found["last"] else None
 
 
 def _applied_latencies(sent: list[Sent]) -> tuple[float, ...]:
