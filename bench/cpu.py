@@ -67,7 +67,9 @@ class CpuMeter:
 
     ``groups`` names the process groups to follow (gunicorn, the worker); ``backends`` returns the
     pids of the PostgreSQL backends serving the benchmark's database; "senders" is this process and
-    "other" whatever else kept the machine busy (other programs, the rest of PostgreSQL, Redis).
+    "other" whatever else kept the machine busy: other programs, Redis, the kernel, PostgreSQL's own
+    processes, and backends that did not live through the measurement (a connection opened and
+    closed in between is only seen there).
     """
 
     def __init__(self, groups: dict[str, int], backends: Callable[[], list[int]]) -> None:

@@ -327,6 +327,10 @@ def _flush(redis_url: str) -> None:
 
 
 def run(options: Options) -> list[Result]:
+    """Seed, start gunicorn and the worker, warm up, then two results per level: accepted, applied.
+
+    Raises RuntimeError (``ServerDied`` included) when the servers do not come up or die.
+    """
     levels = options.levels
     total = options.warmup + sum(level.requests for level in levels)
     print(f"bench: webhooks: seeding {total} outbound messages in status sent", flush=True)
