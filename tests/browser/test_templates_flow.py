@@ -13,10 +13,8 @@ from templates_mgmt.choices import TemplateStatus
 from templates_mgmt.models import MessageTemplate
 from tests.books.factories import UserFactory, make_organization
 from tests.templates_mgmt.factories import make_invoice
-from whatsapp.models import PhoneNumber, WhatsAppAccount
+from tests.whatsapp.factories import make_sandbox_account
 from whatsapp.sandbox import delivery
-from whatsapp.sandbox import services as sandbox
-from whatsapp.sandbox.management.commands.sandbox_setup import number_specs
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -31,27 +29,7 @@ def sandbox_meta(sandbox_live: str, celery_eager: None, settings: Any, tmp_path:
 
 
 def connect(organization: Any) -> None:
-    meta = sandbox.business_account_setup(
-        waba_id=WABA_ID,
-        app_id=APP_ID,
-        access_token=TOKEN,
-        name="Acme Books",
-        verified_name="Acme Books",
-        numbers=number_specs(WABA_ID),
-    )
-    sandbox.account_subscribe(account=meta)
-    hub = WhatsAppAccount.objects.create(
-        organization=organization, waba_id=WABA_ID, app_id=APP_ID, name="Acme Books", access_token=TOKEN
-    )
-    phone = meta.phone_numbers.filter(registered=True).order_by("phone_number_id").first()
-    hub.default_phone_number = PhoneNumber.objects.create(
-        organization=organization,
-        account=hub,
-        phone_number_id=phone.phone_number_id,
-        display_phone_number=phone.display_phone_number,
-        code_verification_status="VERIFIED",
-    )
-    hub.save()
+    make_sandbox_account(organization, waba_id=WABA_ID, app_id=APP_ID, token=TOKEN)
 
 
 def test_an_administrator_builds_previews_submits_and_sees_a_template_approved(page, sandbox_meta) -> None:

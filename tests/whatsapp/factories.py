@@ -93,3 +93,32 @@ def make_message(
         wamid=wamid,
         **{**stamps, **fields},
     )
+
+
+def make_sandbox_account(
+    organization: Organization, *, waba_id: str, app_id: str, token: str, name: str = "Acme Books"
+) -> WhatsAppAccount:
+    """A WABA at "Meta" (the sandbox: numbers from ``sandbox_setup``, app subscribed, so its
+    webhooks come) and the hub's side of it, connected with the first verified number as default.
+
+    Needs the sandbox enabled (the ``sandbox_live`` fixture)."""
+    from whatsapp.sandbox import services as sandbox
+    from whatsapp.sandbox.management.commands.sandbox_setup import number_specs
+
+    meta = sandbox.business_account_setup(
+        waba_id=waba_id, app_id=app_id, access_token=token, name=name, verified_name=name, numbers=number_specs(waba_id)
+    )
+    sandbox.account_subscribe(account=meta)
+    hub = WhatsAppAccount.objects.create(
+        organization=organization, waba_id=waba_id, app_id=app_id, name=name, access_token=token
+    )
+    phone = meta.phone_numbers.filter(registered=True).order_by("phone_number_id").first()
+    hub.default_phone_number = PhoneNumber.objects.create(
+        organization=organization,
+        account=hub,
+        phone_number_id=phone.phone_number_id,
+        display_phone_number=phone.display_phone_number,
+        code_verification_status="VERIFIED",
+    )
+    hub.save(update_fields=["default_phone_number"])
+    return hub

@@ -20,11 +20,10 @@ from templates_mgmt.models import MessageTemplate, ModuleSetting
 from tests.books.api.builders import client_for
 from tests.books.factories import UserFactory, make_organization
 from tests.templates_mgmt.factories import approve, make_template
+from tests.whatsapp.factories import make_sandbox_account
 from whatsapp import client as client_module
-from whatsapp.models import PhoneNumber, WhatsAppAccount
+from whatsapp.models import WhatsAppAccount
 from whatsapp.sandbox import delivery
-from whatsapp.sandbox import services as sandbox
-from whatsapp.sandbox.management.commands.sandbox_setup import number_specs
 from whatsapp.sandbox.models import SandboxTemplate
 from whatsapp.services import templates as template_services
 
@@ -77,28 +76,7 @@ def org(user: Any) -> Any:
 
 @pytest.fixture
 def account(org: Any) -> WhatsAppAccount:
-    meta = sandbox.business_account_setup(
-        waba_id=WABA_ID,
-        app_id=APP_ID,
-        access_token=TOKEN,
-        name="Acme Books",
-        verified_name="Acme Books",
-        numbers=number_specs(WABA_ID),
-    )
-    sandbox.account_subscribe(account=meta)
-    hub = WhatsAppAccount.objects.create(
-        organization=org, waba_id=WABA_ID, app_id=APP_ID, name="Acme Books", access_token=TOKEN
-    )
-    phone = meta.phone_numbers.filter(registered=True).order_by("phone_number_id").first()
-    hub.default_phone_number = PhoneNumber.objects.create(
-        organization=org,
-        account=hub,
-        phone_number_id=phone.phone_number_id,
-        display_phone_number=phone.display_phone_number,
-        code_verification_status="VERIFIED",
-    )
-    hub.save()
-    return hub
+    return make_sandbox_account(org, waba_id=WABA_ID, app_id=APP_ID, token=TOKEN)
 
 
 @pytest.fixture

@@ -17,13 +17,14 @@ from books.services.organizations import membership_add
 from templates_mgmt.choices import TemplateStatus
 from templates_mgmt.models import MessageTemplate
 from tests.books.factories import UserFactory, make_contact, make_organization
+from tests.whatsapp.factories import make_sandbox_account
 from whatsapp.choices import Direction, MessageStatus
 from whatsapp.client import CloudAPI
 from whatsapp.fix_hints import fix_hint
-from whatsapp.models import Message, PhoneNumber, WebhookEvent, WhatsAppAccount
+from whatsapp.models import Message, WebhookEvent, WhatsAppAccount
 from whatsapp.sandbox import delivery
 from whatsapp.sandbox import services as sandbox
-from whatsapp.sandbox.management.commands.sandbox_setup import number_specs
+from whatsapp.sandbox.models import SandboxBusinessAccount
 from whatsapp.services.dispatch import message_template_queue, message_text_queue
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,38 +42,14 @@ def live(sandbox_live: str, celery_eager: None) -> str:
 
 
 @pytest.fixture
-def meta_side(live: str) -> Any:
-    """The business account as it exists at "Meta": two verified numbers, the app subscribed."""
-    account = sandbox.business_account_setup(
-        waba_id=WABA_ID,
-        app_id=APP_ID,
-        access_token=TOKEN,
-        name="Acme Books",
-        verified_name="Acme Books",
-        numbers=number_specs(WABA_ID),
-    )
-    sandbox.account_subscribe(account=account)
-    return account
+def account(live: str) -> WhatsAppAccount:
+    """The business account at "Meta" (the sandbox) and the hub's side of it, with the same ids."""
+    return make_sandbox_account(make_organization(), waba_id=WABA_ID, app_id=APP_ID, token=TOKEN)
 
 
 @pytest.fixture
-def account(meta_side: Any) -> WhatsAppAccount:
-    """The hub's side of the same account, with the sandbox's real ids."""
-    organization = make_organization()
-    hub = WhatsAppAccount.objects.create(
-        organization=organization, waba_id=WABA_ID, app_id=APP_ID, name="Acme Books", access_token=TOKEN
-    )
-    phone = meta_side.phone_numbers.filter(registered=True).order_by("phone_number_id").first()
-    number = PhoneNumber.objects.create(
-        organization=organization,
-        account=hub,
-        phone_number_id=phone.phone_number_id,
-        display_phone_number=phone.display_phone_number,
-        code_verification_status="VERIFIED",
-    )
-    hub.default_phone_number = number
-    hub.save()
-    return hub
+def meta_side(account: WhatsAppAccount) -> SandboxBusinessAccount:
+    return SandboxBusinessAccount.objects.get(waba_id=WABA_ID)
 
 
 @pytest.fixture

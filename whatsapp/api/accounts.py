@@ -230,6 +230,17 @@ class WhatsAppSettingsViewSet(OrganizationViewSet):
         return account
 
 
+class ReplaceAllMixin:
+    """``PUT`` on the collection calls ``update_all``: for sets replaced as a whole (channels,
+    module toggles). The router maps only GET/POST on a collection, so the view adds PUT itself."""
+
+    @classmethod
+    def as_view(cls, actions: dict[str, str] | None = None, **initkwargs: Any) -> Any:
+        if actions and actions.get("get") == "list":
+            actions = {**actions, "put": "update_all"}
+        return super().as_view(actions, **initkwargs)
+
+
 @extend_schema_view(
     list=extend_schema(summary="Get the WhatsApp Business account", responses=AccountSerializer),
     create=extend_schema(
@@ -441,19 +452,12 @@ class PhoneNumberViewSet(WhatsAppSettingsViewSet):
 
 
 @extend_schema_view(list=extend_schema(summary="List the channels", responses=ChannelSerializer(many=True)))
-class ChannelViewSet(WhatsAppSettingsViewSet):
+class ChannelViewSet(ReplaceAllMixin, WhatsAppSettingsViewSet):
     """Audience × category → number. One set per account: GET lists it, PUT replaces it."""
 
     queryset = Channel.objects.all()
     serializer_class = ChannelSerializer
     pagination_class = None
-
-    @classmethod
-    def as_view(cls, actions: dict[str, str] | None = None, **initkwargs: Any) -> Any:
-        # The router maps only GET/POST on a collection; the channels are replaced as a whole with PUT.
-        if actions and actions.get("get") == "list":
-            actions = {**actions, "put": "update_all"}
-        return super().as_view(actions, **initkwargs)
 
     def organization_queryset(self) -> QuerySet[Channel]:
         account = selectors.account_get_live(organization=self.organization)

@@ -32,7 +32,7 @@ from templates_mgmt.choices import Module
 from templates_mgmt.models import MessageTemplate
 from templates_mgmt.selectors import module_state_list, template_list
 from templates_mgmt.services import module_setting_update, template_create, template_set_default, template_update
-from whatsapp.api.accounts import WhatsAppSettingsViewSet
+from whatsapp.api.accounts import ReplaceAllMixin, WhatsAppSettingsViewSet
 from whatsapp.models import WhatsAppAccount
 from whatsapp.selectors.accounts import account_get_live
 from whatsapp.services import templates as services
@@ -358,19 +358,12 @@ class TemplateViewSet(WhatsAppSettingsViewSet):
 
 
 @extend_schema_view(list=extend_schema(summary="List the modules and whether WhatsApp is on for each"))
-class ModuleViewSet(WhatsAppSettingsViewSet):
+class ModuleViewSet(ReplaceAllMixin, WhatsAppSettingsViewSet):
     """WhatsApp notifications per module: GET lists the toggles, PUT switches one or several."""
 
     queryset = MessageTemplate.objects.all()
     serializer_class = ModuleStateSerializer
     pagination_class = None
-
-    @classmethod
-    def as_view(cls, actions: dict[str, str] | None = None, **initkwargs: Any) -> Any:
-        # The router maps only GET/POST on a collection; the toggles are set with PUT.
-        if actions and actions.get("get") == "list":
-            actions = {**actions, "put": "update_all"}
-        return super().as_view(actions, **initkwargs)
 
     def organization_queryset(self) -> QuerySet[MessageTemplate]:
         return MessageTemplate.objects.none()

@@ -168,8 +168,6 @@ def handle_messages(
     account: WhatsAppAccount, value: Mapping[str, Any], at: datetime.datetime | None, outcome: Outcome
 ) -> None:
     """``messages``: statuses of what we sent, and what customers send us."""
-    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
-    phone_number = _phone_number(account, str(metadata.get("phone_number_id", "")))
     for status in _list(value.get("statuses")):
         update = StatusUpdate.from_webhook(status)
         if update is None:
@@ -179,11 +177,16 @@ def handle_messages(
             outcome.unmatched.append(update.wamid)
         else:
             outcome.statuses += 1
+    inbound = _list(value.get("messages"))
+    if not inbound:  # a status batch: no number lookup on the hot path
+        return
     profiles = {
         str(contact.get("wa_id", "")): str((contact.get("profile") or {}).get("name", ""))
         for contact in _list(value.get("contacts"))
     }
-    for message in _list(value.get("messages")):
+    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+    phone_number = _phone_number(account, str(metadata.get("phone_number_id", "")))
+    for message in inbound:
         inbound_message_record(
             account=account,
             phone_number=phone_number,
