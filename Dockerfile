@@ -29,4 +29,6 @@ USER hub
 
 EXPOSE 8000
 
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--access-logfile", "-"]
+# --worker-connections: see the web service in docker-compose.yml.
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", \
+     "--worker-connections", "32", "--access-logfile", "-"]

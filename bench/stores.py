@@ -4,7 +4,7 @@ The webhooks benchmark runs the hub as it is deployed (gunicorn, a Celery worker
 PostgreSQL), so it needs both servers; without them it is skipped, not failed. PostgreSQL is the
 one of ``DATABASE_URL`` when that names one, else the test suite's default; the benchmark works in
 ``<name>_bench`` on that server (``bench/database.py``). Redis is the server of ``REDIS_URL``
-(default 127.0.0.1:6379) but database 13 (the tests use 14 and 15), which the benchmark flushes
+(default 127.0.0.1:6379) but database 13 (the tests use 12, 14 and 15), which the benchmark flushes
 before and after a run; ``BENCH_REDIS_URL`` names another one.
 """
 

@@ -7,8 +7,8 @@ webhook, then, at each level of concurrency, posts a "delivered" status for a di
 (distinct bodies: the receiver stores a body once, so a repeated one would be a no-op), signed with
 ``X-Hub-Signature-256`` as Meta signs it, from ``senders`` httpx2 connections at once.
 
-- Accepted: answered 200 (stored and enqueued). Latency is send → 200 as the sender saw it;
-  accepted per second is requests / the level's wall time.
+- Accepted: answered 200 (stored, and a drain task enqueued unless one is pending). Latency is
+  send → 200 as the sender saw it; accepted per second is requests / the level's wall time.
 - Applied: the message is "delivered" in the database. Applied per second is messages / (first
   request → the last message applied, by its ``updated_at``), so it includes the queue's drain
   after the last request; latency is send → applied, per message.

@@ -8,9 +8,10 @@ every ModelAdmin and inline below.
 
 Documents are written by ``books.services.documents`` only: their admin is read-only except for
 the free-text fields, and "Mark as sent" and "Void" are admin actions that call the services.
+Other apps add document actions with ``document_admin_action_register``.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
@@ -33,6 +34,8 @@ from books.models import (
     Document,
     LineItem,
     Membership,
+    Notification,
+    NotificationRead,
     NumberSeries,
     Organization,
     Role,
@@ -55,6 +58,8 @@ ORGANIZATION_LOOKUPS: dict[type[models.Model], str] = {
     Document: "organization",
     LineItem: "document__organization",
     Allocation: "organization",
+    Notification: "organization",
+    NotificationRead: "notification__organization",
 }
 
 
@@ -589,6 +594,15 @@ class DocumentAdmin(ScopedAdmin):
             )
 
 
+def document_admin_action_register(action: Callable[..., Any]) -> Callable[..., Any]:
+    """Add an admin action to the Document list without ``books`` importing the app that provides
+    it (e.g. "Send by WhatsApp" from ``whatsapp/admin.py``). Usable as a decorator; registering
+    the same function twice adds it once."""
+    if action not in DocumentAdmin.actions:
+        DocumentAdmin.actions = (*DocumentAdmin.actions, action)
+    return action
+
+
 @admin.register(LineItem)
 class LineItemAdmin(ReadOnlyScopedAdmin):
     list_display = ("item", "document", "quantity", "rate", "tax_percent", "amount", "tax_amount")
@@ -604,3 +618,32 @@ class AllocationAdmin(ReadOnlyScopedAdmin):
     search_fields = ("source__number", "target__number", "source__contact__display_name")
     list_select_related = ("source", "target", "organization")
     date_hierarchy = "date"
+
+
+# --- Notifications (the bell) ------------------------------------------------------------------
+
+
+class NotificationReadInline(ReadOnlyScopedTabularInline):
+    model = NotificationRead
+    fields = ("user", "read_at")
+    readonly_fields = fields
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyScopedAdmin):
+    """Raised by the apps' services (low credits, a new chat…); read-only here."""
+
+    list_display = ("title", "kind", "organization", "user", "created_at")
+    list_filter = ("kind", ORGANIZATION_FILTER)
+    search_fields = ("title", "body", "kind")
+    list_select_related = ("organization", "user")
+    date_hierarchy = "created_at"
+    inlines = (NotificationReadInline,)
+
+
+@admin.register(NotificationRead)
+class NotificationReadAdmin(ReadOnlyScopedAdmin):
+    list_display = ("notification", "user", "read_at")
+    list_filter = (("notification__organization", admin.RelatedOnlyFieldListFilter),)
+    search_fields = ("notification__title", "user__username")
+    list_select_related = ("notification", "user")

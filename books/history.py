@@ -18,8 +18,27 @@ from books.models import Document
 
 
 @dataclass(frozen=True)
+class HistoryDetail:
+    """One line under an entry's "Show details": a label, its value, an optional link.
+
+    ``tone`` is a CSS hook (``error``, ``hint``); ``at`` is shown in the organization's zone."""
+
+    label: str
+    value: str = ""
+    url: str = ""
+    at: datetime.datetime | None = None
+    tone: str = ""
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
-    """One line of a document's Comments & History: what happened, when, and who did it."""
+    """One line of a document's Comments & History: what happened, when, and who did it.
+
+    Providers may add: ``title_url`` (the title links there), ``details`` (shown in a "Show
+    details" disclosure), ``state`` (a machine-readable state, e.g. a message status, for styling
+    and tests), ``html_id`` (a stable id, so a disclosure stays open when the card refreshes) and
+    ``pending`` (the entry can still change: the card refreshes itself while any entry is pending).
+    """
 
     at: datetime.datetime
     title: str
@@ -27,6 +46,11 @@ class HistoryEntry:
     user: str = ""
     kind: str = "event"  # a CSS hook: created, updated, payment, message…
     url: str = ""
+    title_url: str = ""
+    details: tuple[HistoryDetail, ...] = ()
+    state: str = ""
+    html_id: str = ""
+    pending: bool = False
 
 
 HistoryProvider = Callable[[Document], Iterable[HistoryEntry]]
@@ -68,6 +92,11 @@ def document_history(document: Document) -> list[HistoryEntry]:
     for provider in _history_providers:
         entries.extend(provider(document))
     return sorted(entries, key=lambda e: e.at, reverse=True)
+
+
+def history_pending(entries: Iterable[HistoryEntry]) -> bool:
+    """Whether the Comments & History card should refresh itself (some entry can still change)."""
+    return any(entry.pending for entry in entries)
 
 
 def _money(amount: Decimal, document: Document) -> str:

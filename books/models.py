@@ -413,3 +413,65 @@ class Allocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} → {self.target}: {self.amount}"
+
+
+class Notification(models.Model):
+    """An in-app notification for the members of an organization, shown under the bell in the header.
+
+    ``user`` narrows it to one member; without a user every member of the organization sees it.
+    Reading is recorded per member in :class:`NotificationRead`, so a notification for everyone
+    is one row however many members read it. ``kind`` is a dotted code of the app that raised it
+    (``credits.low_balance``) so that apps can find their own; ``url`` is a path inside the hub
+    where the member can act on it. Title and body are stored already translated into the
+    organization's language.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("organization")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        verbose_name=_("user"),
+        help_text=_("Empty: every member of the organization."),
+    )
+    kind = models.CharField(_("kind"), max_length=64, help_text=_("e.g. credits.low_balance"))
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("body"), blank=True)
+    url = models.CharField(_("link"), max_length=500, blank=True, help_text=_("A path in the hub, e.g. /settings/."))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        indexes = [models.Index(fields=["organization", "-created_at"], name="notification_org_created")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class NotificationRead(models.Model):
+    """That one member has read one notification, and when."""
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="reads", verbose_name=_("notification")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    read_at = models.DateTimeField(_("read at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-read_at"]
+        verbose_name = _("notification read")
+        verbose_name_plural = _("notification reads")
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "user"], name="notificationread_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notification} · {self.user}"

@@ -2,14 +2,33 @@
 
 Run a worker with ``celery -A config worker`` and the scheduler with ``celery -A config beat``
 (django-celery-beat's DatabaseScheduler, set in settings).
+
+Database connections in a worker live as they do in the web server: Django closes a connection
+that is older than ``CONN_MAX_AGE`` or broken when a request starts and ends; the handlers below do
+the same when a task starts and ends. Celery's own Django fix-up would close every connection
+around every task (a new PostgreSQL session per task); ``CELERY_DB_REUSE_MAX`` in settings turns
+that down to once in so many tasks.
 """
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
+from celery.signals import task_postrun, task_prerun
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("hub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(task: Task | None = None, **kwargs: Any) -> None:
+    # An eager task runs inside its caller (a request, a test's transaction), whose connection is
+    # not the task's to close.
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    close_old_connections()

@@ -6,6 +6,7 @@ Defaults are the safe production ones (DEBUG off, secure cookies, no default sec
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from .env import BASE_DIR, env
@@ -86,15 +87,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Workers and the web server share the file: wait for locks instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 else:
+    # Persistent connections for the web server's threads and the Celery worker's processes alike
+    # (config/celery.py applies these between tasks as Django does between requests): a webhook is
+    # one INSERT, a new session would cost more than the statement. The health check (SELECT 1
+    # once per request or task) turns a connection PostgreSQL dropped into a reconnect, not an error.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "config.redis_cache.RedisCache",  # Django's, without a new client per call
+            "LOCATION": REDIS_URL,
+            # The webhook receiver asks the cache whether a drain is queued: a Redis that does not
+            # answer must fail that question fast (it then enqueues a drain anyway), not hold the 200.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -118,6 +131,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes the database connections around every task unless this is set; with
+# it, once in so many tasks. Between those, CONN_MAX_AGE and CONN_HEALTH_CHECKS decide (config/celery.py).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -127,6 +143,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "whatsapp-webhook-events-sweep": {"task": "whatsapp.tasks.webhook_events_sweep_task", "schedule": 60.0},
     "whatsapp-messages-sweep": {"task": "whatsapp.tasks.messages_sweep_task", "schedule": 60.0},
+    "whatsapp-bulk-sends-sweep": {"task": "whatsapp.tasks.bulk_sends_sweep_task", "schedule": 5 * 60.0},
     "whatsapp-templates-sync": {"task": "whatsapp.tasks.templates_sync_all_task", "schedule": 30 * 60.0},
     "whatsapp-templates-deletion-retry": {
         "task": "whatsapp.tasks.templates_deletion_retry_task",
@@ -240,6 +257,17 @@ WHATSAPP_GRAPH_URL = env(
     "WHATSAPP_GRAPH_URL",
     default="http://127.0.0.1:8000/sandbox/graph" if WHATSAPP_SANDBOX_ENABLED else "https://graph.facebook.com",
 )
+
+# --- IM credits ----------------------------------------------------------------------------------
+# Which payment gateway sells IM credits: "stripe" (Stripe Checkout), or "sandbox", a checkout page
+# in the hub where nobody pays: the default in DEBUG only (make run), never for production.
+CREDITS_GATEWAY = env("CREDITS_GATEWAY", default="sandbox" if DEBUG else "stripe")
+if CREDITS_GATEWAY not in ("stripe", "sandbox"):
+    raise ImproperlyConfigured(f"CREDITS_GATEWAY must be stripe or sandbox, not {CREDITS_GATEWAY!r}.")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+# Signs Stripe's webhooks (POST /webhooks/stripe/); without it every webhook is refused.
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 
 # --- Logging -----------------------------------------------------------------------------------
 LOGGING = {

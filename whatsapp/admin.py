@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
@@ -27,7 +27,7 @@ from django.http import HttpRequest
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from books.admin import (
@@ -36,11 +36,14 @@ from books.admin import (
     ReadOnlyScopedAdmin,
     ReadOnlyScopedTabularInline,
     ScopedAdmin,
+    document_admin_action_register,
 )
+from books.models import Document
 from books.phone import phone_display
 
 from .choices import Audience, Category, MessageStatus
 from .models import Channel, Message, PhoneNumber, WebhookEvent, WhatsAppAccount
+from .services.notifications import NotificationRefused, notification_send, subject_for_document
 
 ORGANIZATION_LOOKUPS.update(
     {
@@ -454,3 +457,79 @@ class WebhookEventAdmin(admin.ModelAdmin):
             return _pretty_json(json.loads(obj.body))
         except ValueError:
             return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', obj.body)
+
+
+# --- "Send by WhatsApp" on the Document list (books.admin knows nothing of WhatsApp) ---------------
+
+
+@document_admin_action_register
+@admin.action(description=_("Send by WhatsApp (default template)"), permissions=["change"])
+def send_by_whatsapp(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+    """Send each selected document with its module's default template to its "Share with" people
+    (as the Send page would by default), through ``notification_send``; say what was queued and
+    why each refused document was refused."""
+    queued = documents = 0
+    for document in queryset.select_related("organization", "contact").order_by("id"):
+        try:
+            result = notification_send(subject=subject_for_document(document=document), user=request.user)
+        except NotificationRefused as refusal:
+            modeladmin.message_user(
+                request,
+                gettext("%(number)s was not sent: %(reason)s") % {"number": document.number, "reason": refusal.message},
+                messages.ERROR,
+            )
+        else:
+            documents += 1
+            queued += len(result.messages)
+    if documents:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%(documents)d document sent by WhatsApp (%(messages)d message queued).",
+                "%(documents)d documents sent by WhatsApp (%(messages)d messages queued).",
+                documents,
+            )
+            % {"documents": documents, "messages": queued},
+            messages.SUCCESS,
+        )
+
+
+# --- Payment reminders by due date (whatsapp.services.reminders) -----------------------------------
+# Read-only: rules and the schedule are changed on Settings → WhatsApp → Reminders, whose service
+# keeps each organization's PeriodicTask in step (the task itself is editable under Periodic tasks).
+
+from .models import ReminderRule, ReminderSchedule, ReminderSent  # noqa: E402  (this section's own models)
+
+ORGANIZATION_LOOKUPS.update(
+    {
+        ReminderRule: "organization",
+        ReminderSchedule: "organization",
+        ReminderSent: "organization",
+    }
+)
+
+
+@admin.register(ReminderRule)
+class ReminderRuleAdmin(ReadOnlyScopedAdmin):
+    list_display = ("name", "organization", "description", "enabled", "template", "updated_at")
+    list_filter = ("enabled", "when", ORGANIZATION_FILTER)
+    search_fields = ("name",)
+    list_select_related = ("organization", "template")
+
+
+@admin.register(ReminderSchedule)
+class ReminderScheduleAdmin(ReadOnlyScopedAdmin):
+    list_display = ("organization", "enabled", "send_at", "periodic_task", "last_run_on", "last_run_at")
+    list_filter = ("enabled",)
+    list_select_related = ("organization", "periodic_task")
+
+
+@admin.register(ReminderSent)
+class ReminderSentAdmin(ReadOnlyScopedAdmin):
+    """What each rule did with each invoice: sent (with its first message) or skipped with the reason."""
+
+    list_display = ("created_at", "organization", "rule", "document", "run_on", "outcome", "reason_code", "message")
+    list_filter = ("outcome", "reason_code", ORGANIZATION_FILTER)
+    search_fields = ("document__number", "rule__name", "reason")
+    list_select_related = ("organization", "rule", "document", "message")
+    date_hierarchy = "created_at"

@@ -25,3 +25,86 @@ class WhatsappConfig(AppConfig):
         from whatsapp.history import message_history
 
         history_provider_register(message_history)
+
+        # The ways into the Send page (whatsapp.views.send) and the contact's "Mails & messages" tab.
+        _register_books_actions()
+
+
+def _register_books_actions() -> None:
+    """Menus of the books pages that lead to WhatsApp, through ``books.actions`` (books never
+    imports whatsapp): "Send → WhatsApp message" on every kind a module sends (also the target of
+    the form's "Save and send"), "Reminders → Send WhatsApp message" on unpaid invoices, "Send →
+    WhatsApp message" on customers and vendors, "Share via → WhatsApp" on their statement tab."""
+    from collections.abc import Mapping
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    from books.actions import (
+        MENU_REMINDERS,
+        MENU_SEND,
+        MENU_SHARE_VIA,
+        contact_action_register,
+        contact_tab_register,
+        document_action_register,
+    )
+    from books.choices import ContactType, DocumentKind, DocumentStatus
+    from books.models import Contact, Document
+    from books.permissions import Perm
+    from templates_mgmt.choices import Module
+    from templates_mgmt.modules import MODULES
+    from whatsapp.history import contact_messages_tab
+
+    both = (ContactType.CUSTOMER, ContactType.VENDOR)
+    sent_kinds = sorted({spec.document_kind for spec in MODULES.values() if spec.document_kind})
+
+    def document_url(document: Document) -> str:
+        return reverse("whatsapp_send:document", args=[document.pk])
+
+    def reminder_url(document: Document) -> str:
+        return f"{document_url(document)}?{urlencode({'module': Module.PAYMENT_REMINDERS})}"
+
+    def contact_url(contact: Contact, params: Mapping[str, str]) -> str:
+        return reverse("whatsapp_send:contact", args=[contact.pk])
+
+    def statement_url(contact: Contact, params: Mapping[str, str]) -> str:
+        period = {key: params[key] for key in ("from", "to") if params.get(key)}
+        url = reverse("whatsapp_send:statement", args=[contact.pk])
+        return f"{url}?{urlencode(period)}" if period else url
+
+    document_action_register(
+        key="whatsapp",
+        menu=MENU_SEND,
+        label=_("WhatsApp message"),
+        kinds=sent_kinds,
+        url=document_url,
+        perm=Perm.NOTIFICATIONS_SEND,
+        when=lambda document: document.status != DocumentStatus.VOID,
+        sends=True,
+    )
+    document_action_register(
+        key="whatsapp_reminder",
+        menu=MENU_REMINDERS,
+        label=_("Send WhatsApp message"),
+        kinds=(DocumentKind.INVOICE,),
+        url=reminder_url,
+        perm=Perm.NOTIFICATIONS_SEND,
+        when=lambda document: not document.is_draft_or_void and document.balance > 0,
+    )
+    contact_action_register(
+        key="whatsapp",
+        menu=MENU_SEND,
+        label=_("WhatsApp message"),
+        contact_types=both,
+        url=contact_url,
+        perm=Perm.NOTIFICATIONS_SEND,
+    )
+    contact_action_register(
+        key="whatsapp_statement",
+        menu=MENU_SHARE_VIA,
+        label=_("WhatsApp"),
+        contact_types=both,
+        url=statement_url,
+        perm=Perm.NOTIFICATIONS_SEND,
+    )
+    contact_tab_register(key="messages", label=_("Mails & messages"), contact_types=both, render=contact_messages_tab)

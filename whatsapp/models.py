@@ -210,6 +210,27 @@ class Message(models.Model):
     document = models.ForeignKey(
         Document, on_delete=models.SET_NULL, null=True, blank=True, related_name="whatsapp_messages"
     )
+    template = models.ForeignKey(
+        "templates_mgmt.MessageTemplate",
+        verbose_name=_("message template"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
+    #: The template module the notification was sent from (invoices, payment_reminders, …).
+    module = models.CharField(_("module"), max_length=32, blank=True)
+    # The period of a statement sent as a notification (its PDF is made when the message is sent).
+    statement_from = models.DateField(_("statement from"), null=True, blank=True)
+    statement_to = models.DateField(_("statement to"), null=True, blank=True)
+    bulk = models.ForeignKey(
+        "BulkSend",
+        verbose_name=_("bulk send"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
     template_name = models.CharField(_("template"), max_length=512, blank=True)
     template_language = models.CharField(_("template language"), max_length=16, blank=True)
     category = models.CharField(_("category"), max_length=16, choices=Category, blank=True)
@@ -331,3 +352,308 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"webhook {self.pk} ({self.state})"
+
+
+class NotificationRequest(models.Model):
+    """One accepted send request, remembered by its idempotency key.
+
+    The same key with the same request answers with the messages of the first one and sends
+    nothing again; the same key with a different request is refused. The key is unique per
+    organization, so two requests racing with one key store one row (the second waits for the
+    first's transaction and then reads its answer).
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(_("idempotency key"), max_length=255)
+    fingerprint = models.CharField(_("request fingerprint"), max_length=64)
+    message_ids = models.JSONField(_("messages"), default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("notification request")
+        verbose_name_plural = _("notification requests")
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "key"], name="notificationrequest_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class BulkSend(models.Model):
+    """One "Send → WhatsApp message" on many documents (or contacts) at once.
+
+    The request only records what was asked (the ids, the module, the template) and answers; a
+    Celery task then checks each one, writes the messages with their credits in chunks, and
+    records every skipped one with the reason. Progress is read from the messages themselves.
+    """
+
+    class Target(models.TextChoices):
+        DOCUMENTS = "documents", _("Documents")
+        CONTACTS = "contacts", _("Contacts")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("Queuing messages")
+        DONE = "done", _("Queued")
+        FAILED = "failed", _("Failed")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="whatsapp_bulk_sends")
+    target = models.CharField(_("sent to"), max_length=10, choices=Target)
+    module = models.CharField(_("module"), max_length=32)
+    template = models.ForeignKey(
+        "templates_mgmt.MessageTemplate", verbose_name=_("template"), on_delete=models.SET_NULL, null=True
+    )
+    target_ids = models.JSONField(_("selected ids"), default=list)
+    state = models.CharField(_("state"), max_length=10, choices=State, default=State.PENDING)
+    total = models.PositiveIntegerField(_("selected"), default=0)
+    sent = models.PositiveIntegerField(_("sent to"), default=0, help_text=_("Documents or contacts queued."))
+    messages_queued = models.PositiveIntegerField(_("messages"), default=0)
+    skipped = models.JSONField(
+        _("skipped"), default=list, blank=True, help_text=_("[{id, label, code, reason}] for every one not sent.")
+    )
+    error = models.TextField(_("error"), blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=255, blank=True)
+    fingerprint = models.CharField(_("request fingerprint"), max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("bulk send")
+        verbose_name_plural = _("bulk sends")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="bulksend_unique_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.module} × {self.total} ({self.state})"
+
+
+class MediaUpload(models.Model):
+    """A file uploaded to Meta for sending, reused while Meta keeps it (a static attachment, or
+    the same PDF sent to several people of one customer)."""
+
+    phone_number = models.ForeignKey(PhoneNumber, on_delete=models.CASCADE, related_name="media_uploads")
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    media_id = models.CharField(_("media ID"), max_length=64)
+    mime_type = models.CharField(_("type"), max_length=100)
+    filename = models.CharField(_("file name"), max_length=255, blank=True)
+    size = models.PositiveIntegerField(_("size"), default=0)
+    uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-uploaded_at"]
+        verbose_name = _("media upload")
+        verbose_name_plural = _("media uploads")
+        constraints = [
+            models.UniqueConstraint(fields=["phone_number", "sha256"], name="mediaupload_unique_file_per_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename or self.sha256[:12]} → {self.media_id}"
+
+
+# --- Payment reminders by due date (whatsapp.services.reminders) -----------------------------------
+
+
+def reminder_default_send_at() -> object:
+    """09:00, the time of day reminders go out unless the organization chooses another."""
+    import datetime
+
+    return datetime.time(9, 0)
+
+
+class ReminderRule(models.Model):
+    """One automatic payment reminder of an organization: N days before an invoice's due date, on
+    it, or N days after (Settings → WhatsApp → Reminders).
+
+    An organization has several rules. Each sends, over WhatsApp, its template (the payment
+    reminders module's default when empty) to every invoice whose due date it matches on the day
+    the schedule runs, once per invoice (:class:`ReminderSent`), while the invoice still has a
+    balance and its customer has WhatsApp enabled. ``enabled`` is the rule's WhatsApp switch.
+    """
+
+    class When(models.TextChoices):
+        BEFORE = "before", _("before the due date")
+        ON = "on", _("on the due date")
+        AFTER = "after", _("after the due date")
+
+    #: The farthest from the due date a rule may be.
+    MAX_DAYS = 365
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="whatsapp_reminder_rules", verbose_name=_("organization")
+    )
+    name = models.CharField(_("name"), max_length=100)
+    days = models.PositiveSmallIntegerField(
+        _("days"), default=0, help_text=_("How many days before or after the due date (0 on the due date itself).")
+    )
+    when = models.CharField(_("when"), max_length=6, choices=When, default=When.ON)
+    enabled = models.BooleanField(_("send by WhatsApp"), default=True)
+    template = models.ForeignKey(
+        "templates_mgmt.MessageTemplate",
+        verbose_name=_("message template"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("An approved template of Payment reminders; empty: the module's default template."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["organization", "pk"]
+        verbose_name = _("payment reminder rule")
+        verbose_name_plural = _("payment reminder rules")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(when="on", days=0) | (Q(when__in=["before", "after"]) & Q(days__gte=1, days__lte=365)),
+                name="reminderrule_days_match_when",
+                violation_error_message=_("Before or after the due date takes 1 to 365 days; on it, none."),
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "when", "days"],
+                name="reminderrule_unique_offset",
+                violation_error_message=_("Another reminder is already sent on that day."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from templates_mgmt.choices import Module, TemplateStatus
+
+        errors: dict[str, list[str]] = {}
+        if self.when == self.When.ON and self.days:
+            errors["days"] = [_("A reminder on the due date is sent 0 days from it.")]
+        elif self.when != self.When.ON and not 1 <= self.days <= self.MAX_DAYS:
+            errors["days"] = [_("Enter from 1 to %(max)d days, or send it on the due date.") % {"max": self.MAX_DAYS}]
+        template = self.template
+        if template is not None:
+            if template.organization_id != self.organization_id or template.module != Module.PAYMENT_REMINDERS:
+                errors["template"] = [_("Choose a template of Payment reminders.")]
+            elif template.status != TemplateStatus.APPROVED:
+                errors["template"] = [
+                    _("“%(name)s” isn't approved by WhatsApp (status: %(status)s).")
+                    % {"name": template.name, "status": template.get_status_display()}
+                ]
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def offset_days(self) -> int:
+        """Days from the due date to the day the reminder goes out (negative: before it)."""
+        return {self.When.BEFORE: -self.days, self.When.AFTER: self.days}.get(self.when, 0)
+
+    @property
+    def description(self) -> str:
+        """What the rule does, e.g. "3 days before the due date"."""
+        from django.utils.translation import ngettext
+
+        if self.when == self.When.ON:
+            return str(self.When.ON.label)
+        return ngettext("%(days)d day %(when)s", "%(days)d days %(when)s", self.days) % {
+            "days": self.days,
+            "when": self.When(self.when).label,
+        }
+
+
+class ReminderSchedule(models.Model):
+    """Whether an organization's reminders go out automatically, and at what time of its day.
+
+    Saving it (``reminder_schedule_update``) creates or updates the organization's
+    django-celery-beat ``PeriodicTask``: a daily crontab at ``send_at`` in the organization's time
+    zone that runs ``reminders_run_task`` with the organization's id. The task stays editable (and
+    can be paused) in Django admin → Periodic tasks. The last run's date and counts are kept here
+    for the settings page.
+    """
+
+    organization = models.OneToOneField(
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="whatsapp_reminder_schedule",
+        verbose_name=_("organization"),
+    )
+    enabled = models.BooleanField(_("reminders based on due date"), default=False)
+    send_at = models.TimeField(
+        _("time of day"), default=reminder_default_send_at, help_text=_("In the organization's time zone.")
+    )
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        verbose_name=_("periodic task"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    last_run_at = models.DateTimeField(_("last run at"), null=True, blank=True)
+    last_run_on = models.DateField(_("last run for"), null=True, blank=True, help_text=_("The day it covered."))
+    last_run_counts = models.JSONField(_("last run"), default=dict, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("payment reminder schedule")
+        verbose_name_plural = _("payment reminder schedules")
+
+    def __str__(self) -> str:
+        return f"{self.organization} · {self.send_at:%H:%M}"
+
+
+class ReminderSent(models.Model):
+    """That one reminder rule has dealt with one invoice: sent it, or skipped it with the reason.
+
+    The row is written before the messages, in the same transaction, and is unique per rule and
+    invoice: a second run of the schedule, or two workers at once, finds it and sends nothing. A
+    skipped reminder (WhatsApp inactive, too few credits, no valid number…) keeps the refusal so
+    the accountant sees why, and is not tried again by later runs.
+    """
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", _("Sent")
+        SKIPPED = "skipped", _("Skipped")
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("organization")
+    )
+    rule = models.ForeignKey(ReminderRule, on_delete=models.CASCADE, related_name="sent", verbose_name=_("rule"))
+    document = models.ForeignKey(
+        Document, on_delete=models.CASCADE, related_name="whatsapp_reminders", verbose_name=_("invoice")
+    )
+    run_on = models.DateField(_("for the day"))
+    outcome = models.CharField(_("outcome"), max_length=8, choices=Outcome, default=Outcome.SENT)
+    reason_code = models.CharField(_("reason code"), max_length=64, blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("message")
+    )
+    message_count = models.PositiveSmallIntegerField(_("messages"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("payment reminder sent")
+        verbose_name_plural = _("payment reminders sent")
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "document"], name="remindersent_once_per_rule_invoice"),
+        ]
+        indexes = [models.Index(fields=["organization", "-created_at"], name="remindersent_org_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.rule} · {self.document} ({self.outcome})"

@@ -1,28 +1,48 @@
 """Celery tasks of the WhatsApp app: thin wrappers that load by id and call one service."""
 
 from celery import shared_task
+from django.db import OperationalError
 
 from whatsapp.client import CloudAPIError
 from whatsapp.services.dispatch import RetryDispatch, message_dispatch, messages_sweep
 from whatsapp.services.messages import inbound_media_fetch
-from whatsapp.services.webhooks import UNMATCHED_RETRIES, RetryLater, webhook_event_process, webhook_events_sweep
+from whatsapp.services.webhooks import (
+    RetryLater,
+    webhook_event_process,
+    webhook_events_drain,
+    webhook_events_sweep,
+)
 
 # --- webhooks (whatsapp.services.webhooks) ---
 
 
+@shared_task(bind=True, max_retries=3, ignore_result=True)
+def webhook_events_drain_task(self) -> int:
+    """Apply pending webhook events in batches; the receiver enqueues one per burst of webhooks.
+
+    A deadlock with another drain (two events of one message in opposite orders) or a lost
+    connection rolls back one batch, whose events stay pending: try again a second later.
+    """
+    try:
+        return webhook_events_drain()
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=1) from None
+
+
 @shared_task(bind=True, max_retries=None, ignore_result=True)
 def webhook_event_process_task(self, event_id: int) -> None:
-    """Apply a stored webhook. Statuses for messages not recorded yet (the webhook beat the send's
-    response) are retried a few times, 2, 4, 8… seconds apart, then the event is closed."""
+    """Apply one stored webhook again. Statuses for messages not recorded yet (the webhook beat the
+    send's response) are retried a few times, 2, 4, 8… seconds apart, then the event is closed;
+    the event row counts the attempts."""
     try:
-        webhook_event_process(event_id=event_id, final_attempt=self.request.retries >= UNMATCHED_RETRIES)
+        webhook_event_process(event_id=event_id)
     except RetryLater as exc:
-        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from None
+        raise self.retry(exc=exc, countdown=exc.countdown) from None
 
 
 @shared_task(ignore_result=True)
 def webhook_events_sweep_task() -> int:
-    """Beat: enqueue webhook events left pending (a lost task or a broker outage)."""
+    """Beat: enqueue what webhook events left pending wait for (a lost task, a broker or cache outage)."""
     return webhook_events_sweep()
 
 
@@ -48,6 +68,25 @@ def message_dispatch_task(self, message_id: int) -> None:
 def messages_sweep_task() -> dict[str, int]:
     """Beat: re-enqueue lost dispatches, fail sends WhatsApp never confirmed."""
     return messages_sweep()
+
+
+# --- bulk sends (whatsapp.services.bulk) ---
+
+
+@shared_task(ignore_result=True)
+def bulk_send_run_task(bulk_id: int) -> None:
+    """Check, render and queue a bulk send's messages (a second delivery finds nothing to claim)."""
+    from whatsapp.services.bulk import bulk_send_run
+
+    bulk_send_run(bulk_id=bulk_id)
+
+
+@shared_task(ignore_result=True)
+def bulk_sends_sweep_task() -> int:
+    """Beat: restart bulk sends whose worker died or whose task was lost."""
+    from whatsapp.services.bulk import bulk_sends_sweep
+
+    return bulk_sends_sweep()
 
 
 # --- account, numbers, template deletion (whatsapp.services.accounts) ---
@@ -118,3 +157,26 @@ def templates_deletion_retry_task() -> dict[str, int]:
     from whatsapp.services.templates import templates_deletion_retry
 
     return templates_deletion_retry()
+
+
+# --- reminders (whatsapp.services.reminders) ---
+
+
+@shared_task(bind=True, max_retries=3, ignore_result=True)
+def reminders_run_task(self, organization_id: int) -> dict[str, object]:
+    """Beat, daily at the organization's time of day (its PeriodicTask): send today's payment reminders.
+
+    Safe to deliver twice or to retry: each (rule, invoice) is claimed by a unique row before its
+    messages are queued, so a second run sends nothing more. A lost database connection retries
+    a minute later; the invoices already done stay done.
+    """
+    from books.models import Organization
+    from whatsapp.services.reminders import reminders_run
+
+    organization = Organization.objects.filter(pk=organization_id).first()
+    if organization is None:
+        return {}
+    try:
+        return reminders_run(organization=organization).counts()
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=60) from None

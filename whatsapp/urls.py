@@ -4,6 +4,7 @@ from django.urls import path
 
 from whatsapp.views import integration
 from whatsapp.views import messages as messages_views
+from whatsapp.views import reminders as reminders_views
 from whatsapp.views import templates as templates_views
 
 app_name = "whatsapp"
@@ -40,4 +41,10 @@ urlpatterns = [
     path("templates/<int:pk>/clone/", templates_views.template_clone, name="template_clone"),
     path("templates/<int:pk>/default/", templates_views.template_default, name="template_default"),
     path("templates/<int:pk>/delete/", templates_views.template_delete, name="template_delete"),
+    # --- Payment reminders by due date (whatsapp.views.reminders) ---
+    path("reminders/", reminders_views.reminders, name="reminders"),
+    path("reminders/new/", reminders_views.reminder_rule_new, name="reminder_rule_new"),
+    path("reminders/<int:pk>/", reminders_views.reminder_rule_edit, name="reminder_rule_edit"),
+    path("reminders/<int:pk>/toggle/", reminders_views.reminder_rule_toggle, name="reminder_rule_toggle"),
+    path("reminders/<int:pk>/delete/", reminders_views.reminder_rule_delete, name="reminder_rule_delete"),
 ]

@@ -2,7 +2,8 @@
 
 URL names (namespace ``books``): ``customer_list``, ``vendor_list``, ``customer_create`` and
 ``vendor_create`` (the same view with ``contact_type`` fixed by the path), ``contact_detail``,
-``contact_edit``, ``contact_statement`` and ``contact_statement_pdf``.
+``contact_edit``, ``contact_statement``, ``contact_statement_pdf`` and ``contact_tab`` (a tab another
+app registered in ``books.actions``, e.g. "Mails & messages").
 
 Every lookup is scoped to ``request.organization``: another organization's contact id is a 404,
 before any permission is checked. Customers need the CUSTOMERS_* permissions, vendors VENDORS_*.
@@ -16,13 +17,15 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils.http import content_disposition_header
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from books.actions import MENU_SEND, MENU_SHARE_VIA, contact_menus, contact_tab_get, contact_tabs
 from books.choices import ContactType
 from books.formatting import money_format
 from books.forms.contacts import (
@@ -198,6 +201,9 @@ def _detail_context(request: HttpRequest, contact: Contact, tab: str) -> dict:
         "contact": contact,
         "persons": persons,
         "tab": tab,
+        # Registered by other apps (books.actions): "Send" menu items and extra tabs.
+        "menus": contact_menus(contact, membership=request.membership, menu=MENU_SEND),
+        "extra_tabs": contact_tabs(contact, membership=request.membership),
         "list_url": LIST_URL[contact.contact_type],
         "list_title": TITLES[contact.contact_type][0],
         "can_manage": request.membership.has_perm(MANAGE_PERM[contact.contact_type]),
@@ -246,8 +252,28 @@ def contact_statement(request: HttpRequest, pk: int) -> HttpResponse:
             "statement": statement,
             "amounts": _statement_display(statement, contact.organization),
             "pdf_query": f"from_date={from_date.isoformat()}&to_date={to_date.isoformat()}",
+            "share_menus": contact_menus(
+                contact,
+                membership=request.membership,
+                menu=MENU_SHARE_VIA,
+                params={"from": from_date.isoformat(), "to": to_date.isoformat()},
+            ),
         }
     )
+    return render(request, "books/contacts/detail.html", context)
+
+
+@member_required()
+def contact_tab(request: HttpRequest, pk: int, key: str) -> HttpResponse:
+    """A tab another app registered (``books.actions.contact_tab_register``), e.g. "Mails &
+    messages": the contact page with that app's panel in it."""
+    contact = _contact_get(request, pk)
+    tab = contact_tab_get(key)
+    if tab is None or tab not in contact_tabs(contact, membership=request.membership):
+        raise Http404(_("No such tab."))
+    context = _detail_context(request, contact, key)
+    # The registered renderer returns escaped HTML (a rendered template).
+    context["tab_panel"] = mark_safe(tab.render(request, contact))  # noqa: S308
     return render(request, "books/contacts/detail.html", context)
 
 
@@ -282,4 +308,5 @@ urlpatterns = [
     path("contacts/<int:pk>/edit/", contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/statement/", contact_statement, name="contact_statement"),
     path("contacts/<int:pk>/statement/pdf/", contact_statement_pdf, name="contact_statement_pdf"),
+    path("contacts/<int:pk>/tabs/<slug:key>/", contact_tab, name="contact_tab"),
 ]

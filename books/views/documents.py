@@ -1,5 +1,10 @@
 """Pages of the sales and purchase documents: list, create and edit (lines or a payment), detail,
-PDF, and the status actions (mark as sent, void, accepted…).
+PDF, the status actions (mark as sent, void, accepted…) and the Comments & History card alone
+(``document_history``, polled by htmx while an entry can still change).
+
+Other apps add to these pages through ``books.actions`` without ``books`` importing them: the
+detail page's menus ("Send", "Reminders") and the form's "Save and send", which saves (issuing a
+draft) and goes to the registered send page with the "Share with" people preselected.
 
 The kind comes from the URL (``<kind:spec>``): every lookup is scoped to the current organization
 *and* that kind, so another organization's id or an invoice id under /quotes/ is a 404. Which
@@ -23,9 +28,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from books import pdf
+from books.actions import document_menus, document_send_url, document_sender
 from books.choices import ContactType, DocumentKind, DocumentStatus
 from books.forms.documents import DocumentEditor, PaymentApplyForm, share_with_choices
-from books.history import document_history, document_url
+from books.history import document_history, document_url, history_pending
 from books.kinds import KINDS, KindSpec
 from books.models import Contact, Document, Organization
 from books.permissions import Perm
@@ -34,6 +40,8 @@ from books.services import documents as document_services
 from books.views.access import member_required
 
 PAGE_SIZE = 25
+#: The form's "Save and send" button (``action`` of the POST).
+SAVE_AND_SEND = "send"
 
 # Quotes and sales orders move along their own statuses by hand; other kinds' follow from payments.
 STATUS_ACTION_KINDS = (DocumentKind.ESTIMATE, DocumentKind.SALES_ORDER)
@@ -145,6 +153,7 @@ def document_list_view(request: HttpRequest, spec: KindSpec) -> HttpResponse:
 
 def _render_form(request: HttpRequest, spec: KindSpec, editor: DocumentEditor, *, status: int = 200) -> HttpResponse:
     organization = _organization(request)
+    can_send = editor.document is None or editor.document.status != DocumentStatus.VOID
     return render(
         request,
         "books/documents/form.html",
@@ -157,9 +166,22 @@ def _render_form(request: HttpRequest, spec: KindSpec, editor: DocumentEditor, *
             "party_label": ContactType(spec.party).label,
             "locale": organization.locale.replace("_", "-"),
             "currency": editor.document.currency if editor.document else organization.currency,
+            # "Save and send": offered when an app sends this kind and the user may use it.
+            "can_save_and_send": can_send and document_sender(spec.kind, membership=request.membership) is not None,
         },
         status=status,
     )
+
+
+def _saved(request: HttpRequest, document: Document) -> HttpResponse:
+    """After a save: the document, or for "Save and send" the send page with its "Share with"
+    people preselected (the document page when nothing sends this kind)."""
+    messages.success(request, _("%(number)s saved.") % {"number": document.number})
+    if request.POST.get("action") == SAVE_AND_SEND:
+        url = document_send_url(document, membership=request.membership, persons=document.share_with.all())
+        if url:
+            return redirect(url)
+    return redirect(document_url(document))
 
 
 @kind_member_required(manage=True)
@@ -180,8 +202,7 @@ def document_create_view(request: HttpRequest, spec: KindSpec) -> HttpResponse:
         except ValidationError as error:
             editor.add_service_error(error)
         else:
-            messages.success(request, _("%(number)s saved.") % {"number": document.number})
-            return redirect(document_url(document))
+            return _saved(request, document)
     return _render_form(request, spec, editor)
 
 
@@ -221,11 +242,13 @@ def document_edit_view(request: HttpRequest, spec: KindSpec, pk: int) -> HttpRes
     if editor.is_valid():
         try:
             document = document_services.document_update(document=document, **editor.service_kwargs())
+            if request.POST.get("action") == SAVE_AND_SEND:
+                # Only issued documents are sent: "Save and send" takes a draft out of draft.
+                document = document_services.document_issue(document=document)
         except ValidationError as error:
             editor.add_service_error(error)
         else:
-            messages.success(request, _("%(number)s saved.") % {"number": document.number})
-            return redirect(document_url(document))
+            return _saved(request, document)
     return _render_form(request, spec, editor)
 
 
@@ -243,18 +266,22 @@ def document_detail_view(request: HttpRequest, spec: KindSpec, pk: int) -> HttpR
             for s in spec.statuses
             if s not in (DocumentStatus.DRAFT, DocumentStatus.VOID, document.status)
         ]
+    history = document_history(document)
     return render(
         request,
         "books/documents/detail.html",
         {
             "spec": spec,
             "document": document,
+            "organization": document.organization,
             "party_label": ContactType(spec.party).label,
             "lines": document.lines.all(),
             "payments_in": document.allocations_in.select_related("source").order_by("date", "id"),
             "applied_to": document.allocations_out.select_related("target").order_by("date", "id"),
             "share_with": list(document.share_with.all()),
-            "history": document_history(document),
+            "history": history,
+            "history_polling": history_pending(history),
+            "menus": document_menus(document, membership=request.membership),
             "can_manage": can_manage,
             "issue_label": MARK_AS_LABELS.get(spec.issued_status, _("Issue")),
             "status_actions": status_actions,
@@ -264,6 +291,33 @@ def document_detail_view(request: HttpRequest, spec: KindSpec, pk: int) -> HttpR
                 if payment_spec and is_open and document.balance > 0
                 else ""
             ),
+        },
+    )
+
+
+@kind_member_required(manage=False)
+@require_GET
+def document_history_view(request: HttpRequest, spec: KindSpec, pk: int) -> HttpResponse:
+    """The Comments & History card alone: polled by htmx while an entry can still change (a
+    WhatsApp message on its way), rendered without the polling trigger once none can."""
+    # Polled every few seconds: only what the card reads (no lines, no "Share with").
+    document = (
+        Document.objects.filter(organization=_organization(request), kind=spec.kind, pk=pk)
+        .select_related("organization", "created_by")
+        .first()
+    )
+    if document is None:
+        raise Http404(_("No such document."))
+    history = document_history(document)
+    return render(
+        request,
+        "books/documents/_history_card.html",
+        {
+            "spec": spec,
+            "document": document,
+            "organization": document.organization,
+            "history": history,
+            "history_polling": history_pending(history),
         },
     )
 
@@ -373,6 +427,7 @@ urlpatterns = [
     path("<kind:spec>/<int:pk>/", document_detail_view, name="document_detail"),
     path("<kind:spec>/<int:pk>/edit/", document_edit_view, name="document_edit"),
     path("<kind:spec>/<int:pk>/pdf/", document_pdf_view, name="document_pdf"),
+    path("<kind:spec>/<int:pk>/history/", document_history_view, name="document_history"),
     path("<kind:spec>/<int:pk>/issue/", document_issue_view, name="document_issue"),
     path("<kind:spec>/<int:pk>/void/", document_void_view, name="document_void"),
     path("<kind:spec>/<int:pk>/status/", document_status_view, name="document_status"),

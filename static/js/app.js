@@ -11,11 +11,13 @@
    Formsets      <div data-formset="prefix"> with <template data-formset-empty> (the formset's empty_form,
                  rendered inside a <tr> or a block) and a [data-formset-add] button: adds a form and bumps
                  TOTAL_FORMS.
-   Menus         <details class="user-menu"> closes on an outside click or Escape.
+   Menus         <details class="user-menu"> and <details class="dropdown"> close on an outside click or Escape.
    Print         [data-print] prints the page.
 */
 (function () {
   "use strict";
+
+  var MENUS = "details.user-menu[open], details.dropdown[open]";
 
   function scopeOf(el) {
     return el.closest("[data-list]") || document;
@@ -115,14 +117,14 @@
       return;
     }
 
-    Array.prototype.forEach.call(document.querySelectorAll("details.user-menu[open]"), function (menu) {
+    Array.prototype.forEach.call(document.querySelectorAll(MENUS), function (menu) {
       if (!menu.contains(target)) menu.removeAttribute("open");
     });
   });
 
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
-    Array.prototype.forEach.call(document.querySelectorAll("details.user-menu[open]"), function (menu) {
+    Array.prototype.forEach.call(document.querySelectorAll(MENUS), function (menu) {
       menu.removeAttribute("open");
     });
     document.body.classList.remove("nav-open");

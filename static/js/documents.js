@@ -1,5 +1,6 @@
 /* Document pages: the line items editor (add / remove lines, live totals), a payment's
-   "amount to apply" totals, and confirmations on dangerous buttons.
+   "amount to apply" totals, confirmations on dangerous buttons, and open "Show details" kept
+   open when the Comments & History card refreshes.
    The server recomputes every total; these figures only help while typing. */
 (function () {
   "use strict";
@@ -143,6 +144,23 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     var form = formOf(event.target);
     if (form) recalc(form);
+  });
+
+  // Comments & History refreshes itself while a WhatsApp message is on its way (htmx replaces the
+  // card): a "Show details" the accountant opened stays open across the refresh.
+  var openDetails = {};
+  document.addEventListener(
+    "toggle",
+    function (event) {
+      var key = event.target && event.target.dataset && event.target.dataset.keepOpen;
+      if (key) openDetails[key] = event.target.open;
+    },
+    true
+  );
+  document.addEventListener("htmx:afterSettle", function () {
+    document.querySelectorAll("details[data-keep-open]").forEach(function (details) {
+      if (openDetails[details.dataset.keepOpen]) details.open = true;
+    });
   });
 
   function init() {

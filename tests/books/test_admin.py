@@ -9,6 +9,7 @@ from django.urls import reverse
 from books.choices import ContactType, DocumentKind, DocumentStatus
 from books.models import Contact, ContactPerson, Document, Organization, Role
 from books.services.documents import AllocationInput
+from books.services.notifications import notification_create, notifications_mark_read
 from books.services.organizations import membership_add
 
 from .factories import UserFactory, make_contact, make_document, make_organization
@@ -34,7 +35,7 @@ def messages_of(response) -> list[str]:
 
 @pytest.fixture
 def books():
-    """Two organizations with a paid-in-part invoice each: a row in every books table."""
+    """Two organizations with a paid-in-part invoice and a read notification each: a row in every books table."""
     data = {}
     for name in ("Own Traders", "Foreign Traders"):
         organization = make_organization(name=name)
@@ -47,6 +48,8 @@ def books():
             amount=Decimal("1000.00"),
             allocations=[AllocationInput(invoice, Decimal("1000.00"))],
         )
+        notification_create(organization=organization, kind="test.notice", title=f"{name} notice")
+        notifications_mark_read(user=UserFactory(), organization=organization)
         data[name] = {"organization": organization, "customer": customer, "invoice": invoice, "payment": payment}
     return data["Own Traders"], data["Foreign Traders"]
 

@@ -122,3 +122,71 @@ def make_sandbox_account(
     )
     hub.save(update_fields=["default_phone_number"])
     return hub
+
+
+# --- Sending notifications: an approved template per module, the module enabled ------------------
+
+#: A body per module, with text around the fields as Meta wants (named placeholders = catalogue keys).
+MODULE_BODIES: dict[str, str] = {
+    "invoices": "Dear {{customer_name}}, your invoice {{invoice_number}} for {{invoice_total}} is attached and is "
+    "due on {{due_date}}. Thank you for your business with us.",
+    "payment_reminders": "Dear {{customer_name}}, this is a friendly reminder that {{invoice_number}} has "
+    "{{balance_due}} due since {{due_date}}. Please pay it soon, thank you.",
+    "sales_orders": "Dear {{customer_name}}, your sales order {{salesorder_number}} for {{order_total}} is "
+    "confirmed and attached here. Thank you for your business.",
+    "quotes": "Dear {{customer_name}}, your quote {{quote_number}} for {{quote_total}} is attached here for "
+    "your review. Thank you for asking us.",
+    "retainer_invoices": "Dear {{customer_name}}, your retainer invoice {{retainer_number}} for "
+    "{{retainer_total}} is attached here for you. Thank you for your business.",
+    "credit_notes": "Dear {{customer_name}}, your credit note {{creditnote_number}} for {{creditnote_total}} "
+    "is attached here for you. Thank you for your business.",
+    "sales_receipts": "Dear {{customer_name}}, your sales receipt {{receipt_number}} for {{receipt_total}} is "
+    "attached here for you. Thank you for your business.",
+    "payments_received": "Dear {{customer_name}}, we have received your payment of {{amount_received}} with "
+    "reference {{payment_number}}. Thank you for your business.",
+    "customer_statements": "Dear {{customer_name}}, your statement for {{statement_period}} is attached and "
+    "shows {{closing_balance}} due at the end. Thank you.",
+    "vendor_statements": "Dear {{vendor_name}}, our statement for {{statement_period}} is attached and shows "
+    "{{closing_balance}} at the end of it. Thank you.",
+    "customers": "Dear {{customer_name}}, everyone at {{organization_name}} wishes you a happy and prosperous "
+    "new year. Thank you for your business.",
+    "vendors": "Dear {{vendor_name}}, please note that {{organization_name}} has updated its billing address "
+    "for all future invoices. Thank you.",
+}
+
+
+def module_template_fields(module: str, **overrides):
+    """Builder fields of a utility template for ``module``: the PDF as header where the module has one."""
+    from templates_mgmt.choices import AttachmentMode, HeaderType, TemplateCategory
+    from templates_mgmt.modules import MODULES
+
+    fields = {
+        "name": f"{module}_notice",
+        "language": "en",
+        "category": TemplateCategory.UTILITY,
+        "module": module,
+        "header_type": HeaderType.DOCUMENT if MODULES[module].has_pdf else HeaderType.NONE,
+        "attachment_mode": AttachmentMode.DYNAMIC if MODULES[module].has_pdf else "",
+        "body": MODULE_BODIES[module],
+        "footer": "",
+        "buttons": [],
+    }
+    fields.update(overrides)
+    return fields
+
+
+def make_approved_template(account: WhatsAppAccount, module: str = "invoices", *, default: bool = True, **overrides):
+    """An approved template of ``module`` (approved by hand, no Meta), set as the module's default,
+    with the module enabled."""
+    from templates_mgmt.models import ModuleSetting
+    from templates_mgmt.services import template_create, template_set_default
+    from tests.templates_mgmt.factories import approve
+
+    template = template_create(
+        organization=account.organization, waba_id=account.waba_id, **module_template_fields(module, **overrides)
+    )
+    approve(template)
+    if default:
+        template = template_set_default(template=template)
+    ModuleSetting.objects.update_or_create(organization=account.organization, module=module, defaults={"enabled": True})
+    return template

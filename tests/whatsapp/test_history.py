@@ -128,7 +128,7 @@ def test_only_the_documents_own_messages_appear(member, org, account, customer, 
     make_message(account, contact=customer, document=other, template_name="other_doc")
     make_message(account, contact=customer, template_name="no_doc")
 
-    assert "WhatsApp message" not in history_text(member, invoice)
+    assert "WhatsApp message sent" not in history_text(member, invoice)  # the Send menu says "WhatsApp message"
     assert "WhatsApp message sent to Kumar Textiles" in history_text(member, other)
 
 

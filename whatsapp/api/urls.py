@@ -23,4 +23,9 @@ from whatsapp.api.templates import ModuleViewSet, TemplateViewSet  # noqa: E402
 router.register("templates", TemplateViewSet, basename="template")
 router.register("modules", ModuleViewSet, basename="module")
 
+# --- payment reminders by due date (whatsapp.api.reminders) ---
+from whatsapp.api.reminders import ReminderRuleViewSet  # noqa: E402
+
+router.register("reminders", ReminderRuleViewSet, basename="reminder")
+
 urlpatterns = router.urls

@@ -16,7 +16,9 @@ answer came — is never retried blindly, because Meta may have accepted it: the
 
 from __future__ import annotations
 
+import copy
 import datetime
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,11 +30,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from books.models import Contact, ContactPerson, Document
+from books.pdf import document_pdf, statement_pdf
 from books.phone import is_valid_e164
+from books.selectors import statement_build
+from templates_mgmt.attachments import file_bytes
 from whatsapp.choices import Category, Direction, MessageStatus, MessageType
 from whatsapp.client import MAX_TEXT_LENGTH, CloudAPIError
 from whatsapp.cloud import account_cloud_api
-from whatsapp.models import Message, PhoneNumber, WhatsAppAccount
+from whatsapp.models import MediaUpload, Message, PhoneNumber, WhatsAppAccount
+from whatsapp.services.charges import message_credits_release, undelivered_credits_release
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +48,8 @@ MAX_ATTEMPTS = 6
 UNCONFIRMED_AFTER = datetime.timedelta(minutes=15)
 #: A ``queued`` row whose task was lost is enqueued again after this long.
 STUCK_QUEUED_AFTER = datetime.timedelta(minutes=5)
+#: An uploaded file is reused for this long (Meta keeps media 30 days).
+MEDIA_REUSE_FOR = datetime.timedelta(days=25)
 
 
 class RetryDispatch(Exception):
@@ -52,7 +60,7 @@ class RetryDispatch(Exception):
         self.countdown = countdown
 
 
-def message_queue(
+def message_build(
     *,
     account: WhatsAppAccount,
     to: str,
@@ -66,13 +74,15 @@ def message_queue(
     document: Document | None = None,
     template_name: str = "",
     template_language: str = "",
+    template: Any = None,
+    module: str = "",
+    statement_from: datetime.date | None = None,
+    statement_to: datetime.date | None = None,
+    media: Mapping[str, Any] | None = None,
     user: Any = None,
 ) -> Message:
-    """Write an outbound message (``queued``) and enqueue its dispatch on commit.
-
-    ``body`` is the type object of Meta's send request (``{"body": …}`` for text, the template
-    object for templates), stored as is so a retry sends exactly the same thing.
-    """
+    """An outbound message (``queued``), checked and not saved: :func:`message_queue` saves one,
+    bulk sends save many at once (:func:`messages_queue`)."""
     phone_number = phone_number or account.default_phone_number
     if not account.can_send:
         raise ValidationError(
@@ -83,7 +93,7 @@ def message_queue(
         raise ValidationError(_("Choose a verified WhatsApp number of this organization to send from."))
     if not is_valid_e164(to):
         raise ValidationError({"to": _("“%(to)s” is not a valid mobile number with its country code.") % {"to": to}})
-    message = Message.objects.create(
+    return Message(
         organization=account.organization,
         account=account,
         phone_number=phone_number,
@@ -97,13 +107,35 @@ def message_queue(
         template_language=template_language,
         category=category,
         content=content,
-        payload={"type": message_type, message_type: dict(body)},
+        template=template,
+        module=module,
+        statement_from=statement_from,
+        statement_to=statement_to,
+        payload={"type": message_type, message_type: dict(body), **({"media": dict(media)} if media else {})},
         status=MessageStatus.QUEUED,
         queued_at=timezone.now(),
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
-    transaction.on_commit(lambda: _enqueue(message.pk))
-    return message
+
+
+def message_queue(**fields: Any) -> Message:
+    """Write an outbound message (``queued``) and enqueue its dispatch on commit.
+
+    Takes :func:`message_build`'s arguments. ``body`` is the type object of Meta's send request
+    (``{"body": …}`` for text, the template object for templates), stored as is so a retry sends
+    exactly the same thing. ``media`` says where a template header's file comes from
+    (``{"source": "document" | "statement" | "static", "kind", "filename", "mime_type"}``);
+    dispatch uploads it and fills in the header's media id.
+    """
+    return _save_and_enqueue(message_build(**fields))
+
+
+def messages_queue(messages: Sequence[Message]) -> list[Message]:
+    """Save many built messages in one INSERT and enqueue each one's dispatch on commit."""
+    saved = Message.objects.bulk_create(messages)
+    ids = [message.pk for message in saved]
+    transaction.on_commit(lambda: [_enqueue(message_id) for message_id in ids])
+    return saved
 
 
 def message_text_queue(
@@ -131,7 +163,7 @@ def message_text_queue(
     )
 
 
-def message_template_queue(
+def message_template_build(
     *,
     account: WhatsAppAccount,
     to: str,
@@ -142,11 +174,11 @@ def message_template_queue(
     category: str = Category.UTILITY,
     **fields: Any,
 ) -> Message:
-    """An approved template with its rendered components (Meta's send shape)."""
+    """An approved template with its rendered components (Meta's send shape), not saved yet."""
     body: dict[str, Any] = {"name": name, "language": {"code": language}}
     if components:
         body["components"] = [dict(component) for component in components]
-    return message_queue(
+    return message_build(
         account=account,
         to=to,
         message_type=MessageType.TEMPLATE,
@@ -157,6 +189,17 @@ def message_template_queue(
         template_language=language,
         **fields,
     )
+
+
+def message_template_queue(**fields: Any) -> Message:
+    """Write a template message (:func:`message_template_build`'s arguments) and enqueue it on commit."""
+    return _save_and_enqueue(message_template_build(**fields))
+
+
+def _save_and_enqueue(message: Message) -> Message:
+    message.save(force_insert=True)
+    transaction.on_commit(lambda: _enqueue(message.pk))
+    return message
 
 
 def _enqueue(message_id: int) -> None:
@@ -211,12 +254,22 @@ def _send(account: WhatsAppAccount, phone_number: PhoneNumber, message: Message)
     common = {"biz_opaque_callback_data": str(message.pk)}
     to = message.phone
     if kind == MessageType.TEMPLATE:
+        components = body.get("components")
+        if payload.get("media"):
+            try:
+                media_id = _media_id(api, phone_number, message)
+            except CloudAPIError as exc:
+                # An upload that got no answer sent nothing to anybody: trying it again is safe.
+                exc.retryable = exc.retryable or exc.ambiguous
+                exc.ambiguous = False
+                raise
+            components = _with_media(components, payload["media"], media_id)
         return api.send_template(
             phone_number.phone_number_id,
             to,
             body["name"],
             body["language"]["code"],
-            body.get("components"),
+            components,
             **common,
         )
     if kind == MessageType.TEXT:
@@ -235,6 +288,71 @@ def _send(account: WhatsAppAccount, phone_number: PhoneNumber, message: Message)
     )
 
 
+def _with_media(
+    components: list[dict[str, Any]] | None, media: Mapping[str, Any], media_id: str
+) -> list[dict[str, Any]]:
+    """The stored components with the uploaded file's id in the header (the stored row keeps none)."""
+    rendered = copy.deepcopy(components or [])
+    for component in rendered:
+        if component.get("type") == "header":
+            for parameter in component.get("parameters", []):
+                if parameter.get("type") == media.get("kind"):
+                    parameter[media["kind"]]["id"] = media_id
+    return rendered
+
+
+def _media_id(api: Any, phone_number: PhoneNumber, message: Message) -> str:
+    """The header file's media id: the one this message already uploaded (a retry), one uploaded
+    for the same bytes from this number within :data:`MEDIA_REUSE_FOR`, or a new upload."""
+    if message.media_id:
+        return message.media_id
+    media = message.payload["media"]
+    content = _media_content(message, media)
+    digest = hashlib.sha256(content).hexdigest()
+    upload = MediaUpload.objects.filter(
+        phone_number=phone_number, sha256=digest, uploaded_at__gte=timezone.now() - MEDIA_REUSE_FOR
+    ).first()
+    if upload is None:
+        media_id = api.upload_media(phone_number.phone_number_id, content, media["mime_type"], media["filename"])
+        MediaUpload.objects.update_or_create(
+            phone_number=phone_number,
+            sha256=digest,
+            defaults={
+                "media_id": media_id,
+                "mime_type": media["mime_type"],
+                "filename": media["filename"],
+                "size": len(content),
+                "uploaded_at": timezone.now(),
+            },
+        )
+    else:
+        media_id = upload.media_id
+    Message.objects.filter(pk=message.pk).update(
+        media_id=media_id, media_mime_type=media["mime_type"], media_filename=media["filename"], media_sha256=digest
+    )
+    message.media_id = media_id
+    return media_id
+
+
+def _media_content(message: Message, media: Mapping[str, Any]) -> bytes:
+    """The file a template header carries: the document's PDF, the statement's, or the template's own."""
+    source = media.get("source")
+    if source == "document":
+        if message.document is None:
+            raise ValueError(_("The document was deleted before its message was sent."))
+        return document_pdf(message.document)
+    if source == "statement":
+        if message.contact is None or message.statement_from is None or message.statement_to is None:
+            raise ValueError(_("The statement's customer or period is gone."))
+        statement = statement_build(
+            contact=message.contact, from_date=message.statement_from, to_date=message.statement_to
+        )
+        return statement_pdf(statement)
+    if message.template is None or not message.template.attachment:
+        raise ValueError(_("The template's attachment file is gone."))
+    return file_bytes(message.template.attachment)
+
+
 def _backoff(exc: CloudAPIError, attempts: int) -> float:
     """Seconds before the next try: pair-rate limits (131056) wait 4^n s as Meta suggests."""
     if exc.code == 131056:
@@ -243,7 +361,8 @@ def _backoff(exc: CloudAPIError, attempts: int) -> float:
 
 
 def _fail(message: Message, code: int | None, title: str, details: str, *, subcode: int | None = None) -> Message:
-    Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+    """Fail a claimed message for good and give back the credits it reserved."""
+    failed = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
         status=MessageStatus.FAILED,
         failed_at=timezone.now(),
         error_code=code,
@@ -251,6 +370,8 @@ def _fail(message: Message, code: int | None, title: str, details: str, *, subco
         error_title=title[:255],
         error_details=details,
     )
+    if failed:
+        message_credits_release(message)
     message.refresh_from_db()
     return message
 
@@ -268,16 +389,29 @@ def messages_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
     )
     for message_id in stuck:
         _enqueue(message_id)
-    unconfirmed = Message.objects.filter(
-        direction=Direction.OUTBOUND,
-        status=MessageStatus.SENDING,
-        wamid__isnull=True,
-        sending_at__lt=now - UNCONFIRMED_AFTER,
-    ).update(
+    unconfirmed_rows = list(
+        Message.objects.filter(
+            direction=Direction.OUTBOUND,
+            status=MessageStatus.SENDING,
+            wamid__isnull=True,
+            sending_at__lt=now - UNCONFIRMED_AFTER,
+        ).select_related("organization")[:1000]
+    )
+    unconfirmed = 0
+    for row in unconfirmed_rows:
+        unconfirmed += _unconfirmed_fail(row, now)
+    released = undelivered_credits_release(now=now)
+    return {"requeued": len(stuck), "unconfirmed": unconfirmed, "credits_released": released}
+
+
+def _unconfirmed_fail(message: Message, now: datetime.datetime) -> int:
+    failed = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, wamid__isnull=True).update(
         status=MessageStatus.FAILED,
         failed_at=now,
         error_code=None,
         error_title="WhatsApp did not confirm this message",
         error_details="No answer and no status came from WhatsApp. Check with the recipient before sending it again.",
     )
-    return {"requeued": len(stuck), "unconfirmed": unconfirmed}
+    if failed:
+        message_credits_release(message)
+    return failed

@@ -27,6 +27,7 @@ from whatsapp.choices import STATUS_RANK, Direction, MediaState, MessageStatus, 
 from whatsapp.client import CloudAPIError
 from whatsapp.cloud import account_cloud_api
 from whatsapp.models import Message, PhoneNumber, WhatsAppAccount
+from whatsapp.services.charges import message_credits_follow
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def message_status_apply(*, organization: Organization, update: StatusUpdate) ->
         changed = _apply(message, update)
         if changed:
             message.save(update_fields=[*changed, "updated_at"])
+        message_credits_follow(message, organization=organization, status=update.status, pricing=update.pricing)
     return message
 
 

@@ -6,9 +6,15 @@ them — and hands each to a ``handle_<field>`` function. Every handler is idemp
 move forward, inbound messages are unique by wamid, template events older than the applied one
 change nothing), so processing an event twice, or two events in any order, is harmless.
 
+Events are applied in batches: the receiver asks for a drain (:func:`webhook_events_drain_enqueue`,
+one Celery task for however many events arrive while it is queued or running), and the drain
+(:func:`webhook_events_drain`) claims pending events a hundred at a time, each applied in a
+savepoint of its own, so one that raises is marked failed without holding back the others.
+
 A status can arrive before the send that caused it has stored its wamid (the webhook races the
 HTTP response). Such a status is matched by ``biz_opaque_callback_data`` (the message id); when
-neither matches, the event is retried a few times before it is closed as "not ours".
+neither matches, the event leaves the drain for a task of its own
+(:func:`webhook_event_process`), retried a few times before it is closed as "not ours".
 """
 
 from __future__ import annotations
@@ -17,11 +23,13 @@ import datetime
 import hashlib
 import json
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.core.cache import cache
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -34,6 +42,14 @@ logger = logging.getLogger(__name__)
 
 #: How many times an event with statuses for unknown messages is retried before it is closed.
 UNMATCHED_RETRIES = 5
+#: Events one drain transaction claims and applies.
+DRAIN_BATCH = 100
+#: Seconds the "a drain is queued or running" key lives: a lost drain task holds back the next
+#: one no longer than this (the sweeper still finds the events it left).
+DRAIN_KEY_TTL = 5
+
+#: ``{waba_id: account or None}``, looked up once per drain batch.
+AccountMemo = dict[str, WhatsAppAccount | None]
 
 
 @dataclass
@@ -67,75 +83,215 @@ def webhook_event_store(*, body: bytes) -> int | None:
     return row[0] if row else None
 
 
-def webhook_event_enqueue(*, event_id: int) -> None:
-    """Hand an event to a worker. A broker outage is logged, not raised: the row is stored and the
-    sweeper (``webhook_events_sweep``) enqueues it later."""
+def webhook_events_drain_enqueue() -> None:
+    """Make sure a drain runs after this event was stored: enqueue one unless one is pending already.
+
+    The cache key (``SET NX`` with :data:`DRAIN_KEY_TTL`) means "a drain is queued or running and
+    will look for pending events after it releases the key", so the receiver enqueues one task per
+    burst instead of one per webhook. Neither a cache nor a broker outage is raised: the body is
+    stored and Meta must get its 200. Without the cache a drain is enqueued for every event (a
+    drain with nothing to do costs one query); without the broker the sweeper
+    (:func:`webhook_events_sweep`) enqueues one later.
+    """
+    key = _drain_key()
+    try:
+        if not cache.add(key, 1, timeout=DRAIN_KEY_TTL):
+            return
+    except Exception:  # the cache is down or unreachable
+        logger.warning("Cache unreachable: enqueueing a WhatsApp webhook drain without it.", exc_info=True)
+        key = ""
+    if not _drain_task_enqueue() and key:
+        _drain_key_release(key)  # no drain is coming: let the next event try again
+
+
+def webhook_event_enqueue(*, event_id: int, countdown: int = 0) -> None:
+    """Hand one event to a task of its own (a retry of unmatched statuses). A broker outage is logged,
+    not raised: the row is stored and the sweeper enqueues it later."""
     from whatsapp.tasks import webhook_event_process_task
 
     try:
-        webhook_event_process_task.delay(event_id)
-    except Exception:  # the broker is down or unreachable; Meta must still get its 200
+        webhook_event_process_task.apply_async((event_id,), countdown=countdown)
+    except Exception:  # the broker is down or unreachable
         logger.exception("Could not enqueue WhatsApp webhook event %s; the sweeper will retry it.", event_id)
 
 
 def webhook_events_sweep(*, older_than: datetime.timedelta = datetime.timedelta(minutes=2)) -> int:
-    """Enqueue events still pending after ``older_than`` (a lost task, a broker outage)."""
-    cutoff = timezone.now() - older_than
-    ids = list(
-        WebhookEvent.objects.filter(state=WebhookEventState.PENDING, received_at__lt=cutoff)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:1000]
-    )
-    for event_id in ids:
+    """Enqueue what events still pending after ``older_than`` wait for (a lost task, a broker or cache
+    outage): a drain for events never tried, their own task again for events being retried.
+    How many events were found."""
+    stale = WebhookEvent.objects.filter(state=WebhookEventState.PENDING, received_at__lt=timezone.now() - older_than)
+    untried = stale.filter(attempts=0).count()
+    if untried:
+        _drain_task_enqueue()  # not through the key: whoever holds it has missed these events
+    retrying = list(stale.filter(attempts__gt=0).order_by("received_at").values_list("pk", flat=True)[:1000])
+    for event_id in retrying:
         webhook_event_enqueue(event_id=event_id)
-    return len(ids)
+    return untried + len(retrying)
+
+
+def _drain_key() -> str:
+    # One key per database, so that test runs (or two hubs) sharing a Redis never hold each other's
+    # drains back.
+    return f"whatsapp:webhook-drain:{connection.settings_dict['NAME']}"
+
+
+def _drain_key_release(key: str) -> None:
+    try:
+        cache.delete(key)
+    except Exception:  # the key expires by itself within DRAIN_KEY_TTL
+        logger.warning("Could not release the WhatsApp webhook drain key.", exc_info=True)
+
+
+def _drain_task_enqueue() -> bool:
+    from whatsapp.tasks import webhook_events_drain_task
+
+    try:
+        webhook_events_drain_task.delay()
+    except Exception:  # the broker is down or unreachable
+        logger.exception("Could not enqueue a WhatsApp webhook drain; the sweeper will.")
+        return False
+    return True
 
 
 # --- Processing -------------------------------------------------------------------------------
 
 
 class RetryLater(Exception):
-    """Some statuses named messages not recorded yet; try the event again shortly."""
+    """Some statuses named messages not recorded yet; try the event again in ``countdown`` seconds."""
+
+    def __init__(self, message: str, *, countdown: int) -> None:
+        super().__init__(message)
+        self.countdown = countdown
+
+
+def webhook_events_drain(*, batch_size: int = DRAIN_BATCH) -> int:
+    """Apply pending events until there are none, release the drain key, then look once more.
+
+    The last look catches an event stored after the final empty claim but before the key was
+    released: its receiver saw the key held and enqueued nothing. Events stored after the release
+    find no key and enqueue a drain of their own. How many events were taken.
+    """
+    try:
+        taken = _drain_until_empty(batch_size=batch_size)
+    finally:
+        _drain_key_release(_drain_key())
+    return taken + _drain_until_empty(batch_size=batch_size)
+
+
+def _drain_until_empty(*, batch_size: int) -> int:
+    taken = 0
+    while batch := _drain_batch(batch_size=batch_size):
+        taken += batch
+    return taken
+
+
+def _drain_batch(*, batch_size: int) -> int:
+    """Claim up to ``batch_size`` events never tried, apply each in a savepoint, close them, in one
+    transaction. Rows another drain holds are skipped (``SKIP LOCKED``), so no event is applied twice.
+    Events with unmatched statuses are handed to their own task once the transaction commits."""
+    with transaction.atomic():
+        claim = WebhookEvent.objects.filter(state=WebhookEventState.PENDING, attempts=0).order_by("pk")
+        if connection.features.has_select_for_update_skip_locked:  # PostgreSQL; SQLite has one writer
+            claim = claim.select_for_update(skip_locked=True)
+        events = list(claim.values_list("pk", "body")[:batch_size])
+        if not events:
+            return 0
+        accounts: AccountMemo = {}
+        closed: dict[tuple[str, str], list[int]] = defaultdict(list)
+        retrying: dict[int, str] = {}
+        for event_id, body in events:
+            state, note = _event_apply(event_id, body, accounts=accounts)
+            if state == WebhookEventState.PENDING:
+                retrying[event_id] = note
+            else:
+                closed[state, note].append(event_id)
+        now = timezone.now()
+        for (state, note), event_ids in closed.items():  # one UPDATE per outcome, usually one in all
+            WebhookEvent.objects.filter(pk__in=event_ids).update(
+                state=state, error=note[:10_000], attempts=F("attempts") + 1, processed_at=now
+            )
+        for event_id, note in retrying.items():
+            WebhookEvent.objects.filter(pk=event_id).update(error=note, attempts=F("attempts") + 1)
+    for event_id in retrying:  # after the commit, which the task must see; the drain was attempt 1
+        webhook_event_enqueue(event_id=event_id, countdown=_retry_countdown(1))
+    return len(events)
+
+
+def _event_apply(event_id: int, body: str, *, accounts: AccountMemo) -> tuple[str, str]:
+    """Apply one claimed event in a savepoint: the state it ends in and the note it keeps.
+    Pending means "unmatched statuses, retry it"."""
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        return WebhookEventState.FAILED, f"not JSON: {exc}"
+    try:
+        with transaction.atomic():
+            outcome = webhook_payload_apply(payload=payload, accounts=accounts)
+    except (OperationalError, InterfaceError):
+        raise  # the connection, not the event: the batch rolls back and stays pending
+    except Exception as exc:  # a bug or bad data in this event only; its savepoint is rolled back
+        logger.exception("WhatsApp webhook event %s could not be applied; marked failed.", event_id)
+        return WebhookEventState.FAILED, f"{type(exc).__name__}: {exc}"
+    if outcome.unmatched:
+        return WebhookEventState.PENDING, _unmatched_note(outcome)
+    return WebhookEventState.PROCESSED, "\n".join(outcome.notes)
 
 
 def webhook_event_process(*, event_id: int, final_attempt: bool = False) -> Outcome | None:
-    """Apply one stored event. Raises :class:`RetryLater` while statuses are unmatched, unless
-    ``final_attempt``; returns None when the event was already processed."""
-    updated = WebhookEvent.objects.filter(pk=event_id).exclude(state=WebhookEventState.PROCESSED)
-    if not updated.update(attempts=F("attempts") + 1):
+    """Apply one stored event on its own (a retry of unmatched statuses). Raises :class:`RetryLater`
+    while statuses are unmatched, until the event has been tried ``UNMATCHED_RETRIES`` + 1 times or
+    on ``final_attempt``; returns None when the event was already processed."""
+    table = WebhookEvent._meta.db_table
+    with connection.cursor() as cursor:  # count the attempt and read the body in one statement
+        cursor.execute(
+            f"UPDATE {table} SET attempts = attempts + 1 WHERE id = %s AND state <> %s "  # noqa: S608
+            "RETURNING body, attempts",
+            [event_id, WebhookEventState.PROCESSED],
+        )
+        row = cursor.fetchone()
+    if row is None:
         return None
-    event = WebhookEvent.objects.get(pk=event_id)
+    body, attempts = row
     try:
-        payload = json.loads(event.body)
+        payload = json.loads(body)
     except ValueError as exc:
-        _event_close(event, WebhookEventState.FAILED, f"not JSON: {exc}")
+        _event_close(event_id, WebhookEventState.FAILED, f"not JSON: {exc}")
         return Outcome()
     outcome = webhook_payload_apply(payload=payload)
-    if outcome.unmatched and not final_attempt:
+    if outcome.unmatched and not (final_attempt or attempts > UNMATCHED_RETRIES):
         WebhookEvent.objects.filter(pk=event_id).update(error=_unmatched_note(outcome))
-        raise RetryLater(_unmatched_note(outcome))
+        raise RetryLater(_unmatched_note(outcome), countdown=_retry_countdown(attempts))
     notes = outcome.notes + ([_unmatched_note(outcome)] if outcome.unmatched else [])
-    _event_close(event, WebhookEventState.PROCESSED, "\n".join(notes))
+    _event_close(event_id, WebhookEventState.PROCESSED, "\n".join(notes))
     return outcome
+
+
+def _retry_countdown(attempts: int) -> int:
+    """Seconds before the next try of an event tried ``attempts`` times: 2, 4, 8, 16, 32."""
+    return 2**attempts
 
 
 def _unmatched_note(outcome: Outcome) -> str:
     return "statuses for unknown messages: " + ", ".join(sorted(set(outcome.unmatched)))
 
 
-def _event_close(event: WebhookEvent, state: str, error: str) -> None:
-    WebhookEvent.objects.filter(pk=event.pk).update(state=state, error=error[:10_000], processed_at=timezone.now())
+def _event_close(event_id: int, state: str, error: str) -> None:
+    WebhookEvent.objects.filter(pk=event_id).update(state=state, error=error[:10_000], processed_at=timezone.now())
 
 
-def webhook_payload_apply(*, payload: Any) -> Outcome:
-    """Walk every entry and change of a ``whatsapp_business_account`` payload."""
+def webhook_payload_apply(*, payload: Any, accounts: AccountMemo | None = None) -> Outcome:
+    """Walk every entry and change of a ``whatsapp_business_account`` payload. ``accounts`` keeps the
+    accounts looked up, for the next payloads of a drain batch."""
+    accounts = {} if accounts is None else accounts
     outcome = Outcome()
     if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
         outcome.notes.append(f"ignored object {_short(payload, 'object')}")
         return outcome
     for entry in _list(payload.get("entry")):
         waba_id = str(entry.get("id", ""))
-        account = _live_account(waba_id)
+        if waba_id not in accounts:
+            accounts[waba_id] = _live_account(waba_id)
+        account = accounts[waba_id]
         if account is None:
             outcome.notes.append(f"no connected account for WABA {waba_id}")
             continue

@@ -2,11 +2,13 @@
 
 GET answers Meta's subscription handshake. POST checks ``X-Hub-Signature-256`` against the raw
 body, stores the body once (:func:`~whatsapp.services.webhooks.webhook_event_store`) and answers
-200 at once; a Celery task applies it. Nothing about the body is trusted or parsed here: a
-refused POST (bad or missing signature) writes nothing and enqueues nothing.
+200 at once; a Celery drain task applies it, with whatever else arrived meanwhile
+(:func:`~whatsapp.services.webhooks.webhook_events_drain_enqueue` enqueues one per burst, not one
+per webhook). Nothing about the body is trusted or parsed here: a refused POST (bad or missing
+signature) writes nothing and enqueues nothing.
 
 Meta retries any non-200 for days, so a body that was stored is always acknowledged, even if the
-broker is down at that moment (the beat sweeper enqueues pending events later).
+cache or the broker is down at that moment (the beat sweeper enqueues a drain later).
 """
 
 import hmac
@@ -17,7 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from whatsapp.services.webhooks import webhook_event_enqueue, webhook_event_store
+from whatsapp.services.webhooks import webhook_event_store, webhook_events_drain_enqueue
 from whatsapp.signature import signature_valid
 
 logger = logging.getLogger(__name__)
@@ -35,9 +37,8 @@ def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
         else:
             logger.warning("WhatsApp webhook refused: missing or wrong X-Hub-Signature-256.")
         return HttpResponseForbidden("invalid signature", content_type="text/plain")
-    event_id = webhook_event_store(body=body)
-    if event_id is not None:
-        webhook_event_enqueue(event_id=event_id)
+    if webhook_event_store(body=body) is not None:
+        webhook_events_drain_enqueue()
     return HttpResponse("ok", content_type="text/plain")
 
 

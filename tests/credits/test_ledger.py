@@ -1,0 +1,359 @@
+"""Reserving, settling and releasing credits, adjustments, and the append-only ledger behind them."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from credits.choices import EntryKind, ReservationStatus
+from credits.models import AppendOnlyError, CreditAccount, LedgerEntry, Price, Reservation
+from credits.selectors import credit_balance_get, ledger_list
+from credits.services import (
+    InsufficientCredits,
+    ReservationRequest,
+    credits_adjust,
+    credits_reserve,
+    reservation_release,
+    reservation_settle,
+)
+from tests.books.factories import make_organization
+
+from .factories import fund
+
+pytestmark = pytest.mark.django_db
+
+D = Decimal
+
+
+def request(n: int, amount: str = "1.00", category: str = "utility", country_code: str = "91") -> ReservationRequest:
+    return ReservationRequest(
+        reference=f"whatsapp.message:{n}", amount=D(amount), category=category, country_code=country_code
+    )
+
+
+def balance(org):
+    return credit_balance_get(organization=org)
+
+
+def assert_ledger_adds_up(org) -> None:
+    """The account equals the sum of its ledger, and every entry's running totals follow."""
+    entries = list(LedgerEntry.objects.filter(organization=org).order_by("id"))
+    running_balance = running_reserved = D("0")
+    for entry in entries:
+        running_balance += entry.amount
+        running_reserved += entry.reserved_change
+        assert (entry.balance_after, entry.reserved_after) == (running_balance, running_reserved)
+        assert entry.reserved_after >= 0 and entry.balance_after >= entry.reserved_after
+    account = CreditAccount.objects.get(organization=org)
+    assert (account.balance, account.reserved) == (running_balance, running_reserved)
+
+
+# --- The ledger only grows ---------------------------------------------------------------------------
+
+
+def test_a_ledger_entry_cannot_be_changed_or_deleted(org):
+    fund(org, "10")
+    entry = LedgerEntry.objects.get(organization=org)
+
+    entry.note = "rewritten"
+    with pytest.raises(AppendOnlyError):
+        entry.save()
+    with pytest.raises(AppendOnlyError):
+        entry.delete()
+    with pytest.raises(AppendOnlyError):
+        LedgerEntry.objects.filter(pk=entry.pk).update(note="rewritten")
+    with pytest.raises(AppendOnlyError):
+        LedgerEntry.objects.filter(pk=entry.pk).delete()
+
+    entry.refresh_from_db()
+    assert entry.note == "test funds"
+
+
+def test_the_database_refuses_more_reserved_than_owned(org):
+    fund(org, "5")
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CreditAccount.objects.filter(organization=org).update(reserved=D("6"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CreditAccount.objects.filter(organization=org).update(reserved=D("-1"), balance=D("0"))
+
+
+# --- Reserving ------------------------------------------------------------------------------------------
+
+
+def test_reserving_holds_credits_without_spending_them(org):
+    fund(org, "10")
+
+    reservations = credits_reserve(organization=org, requests=[request(1, "1.00"), request(2, "0.50")])
+
+    assert [r.reference for r in reservations] == ["whatsapp.message:1", "whatsapp.message:2"]
+    assert all(r.status == ReservationStatus.RESERVED for r in reservations)
+    now = balance(org)
+    assert (now.balance, now.reserved, now.available) == (D("10.00"), D("1.50"), D("8.50"))
+    entries = list(ledger_list(organization=org, kind=EntryKind.RESERVATION).order_by("id"))
+    assert [(e.amount, e.reserved_change, e.reservation_id) for e in entries] == [
+        (D("0"), D("1.00"), reservations[0].pk),
+        (D("0"), D("0.50"), reservations[1].pk),
+    ]
+    assert_ledger_adds_up(org)
+
+
+def test_reserving_is_all_or_nothing(org):
+    fund(org, "2")
+
+    with pytest.raises(InsufficientCredits) as caught:
+        credits_reserve(organization=org, requests=[request(1), request(2), request(3)])
+
+    assert (caught.value.needed, caught.value.available) == (D("3.00"), D("2.00"))
+    assert "3.00 needed, 2.00 available" in str(caught.value)
+    assert not Reservation.objects.filter(organization=org).exists()
+    assert balance(org).reserved == 0
+    assert LedgerEntry.objects.filter(organization=org).count() == 1  # the funding only
+
+
+def test_an_organization_without_credits_cannot_reserve(org):
+    with pytest.raises(InsufficientCredits) as caught:
+        credits_reserve(organization=org, requests=[request(1)])
+
+    assert caught.value.available == 0
+
+
+def test_reserving_a_reference_again_returns_the_same_reservation(org):
+    fund(org, "3")
+    first = credits_reserve(organization=org, requests=[request(1)])[0]
+
+    again = credits_reserve(organization=org, requests=[request(1), request(2)])
+
+    assert again[0].pk == first.pk
+    assert balance(org).reserved == D("2.00")
+    assert LedgerEntry.objects.filter(organization=org, kind=EntryKind.RESERVATION).count() == 2
+
+
+def test_a_retried_reservation_of_known_references_needs_no_credits(org):
+    fund(org, "1")
+    credits_reserve(organization=org, requests=[request(1)])
+
+    again = credits_reserve(organization=org, requests=[request(1)])  # available is 0 now
+
+    assert len(again) == 1
+    assert balance(org).available == 0
+
+
+def test_free_messages_are_reserved_at_zero(org):
+    reservation = credits_reserve(organization=org, requests=[request(1, "0.00", category="service")])[0]
+
+    assert reservation.amount == 0
+    assert LedgerEntry.objects.get(organization=org, kind=EntryKind.RESERVATION).reserved_change == 0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ReservationRequest(reference="", amount=D("1"), category="utility"),
+        ReservationRequest(reference="x" * 101, amount=D("1"), category="utility"),
+        ReservationRequest(reference="a", amount=D("-1"), category="utility"),
+        ReservationRequest(reference="a", amount=D("0.001"), category="utility"),
+        ReservationRequest(reference="a", amount=1.5, category="utility"),  # type: ignore[arg-type]
+    ],
+)
+def test_malformed_requests_are_refused(org, bad):
+    fund(org, "10")
+
+    with pytest.raises(ValueError):
+        credits_reserve(organization=org, requests=[bad])
+
+
+def test_one_reference_twice_in_one_request_is_refused(org):
+    fund(org, "10")
+
+    with pytest.raises(ValueError):
+        credits_reserve(organization=org, requests=[request(1), request(1)])
+
+
+# --- Settling ---------------------------------------------------------------------------------------------
+
+
+def test_settling_charges_the_reported_category(org):
+    fund(org, "10")
+    credits_reserve(organization=org, requests=[request(1, "0.50", category="utility")])
+
+    reservation = reservation_settle(
+        organization=org, reference="whatsapp.message:1", billable=True, category="marketing", country_code="91"
+    )
+
+    assert reservation.status == ReservationStatus.SETTLED
+    assert reservation.charged == D("1.00")  # marketing, as WhatsApp reported it
+    now = balance(org)
+    assert (now.balance, now.reserved, now.available) == (D("9.00"), D("0.00"), D("9.00"))
+    entry = LedgerEntry.objects.get(organization=org, kind=EntryKind.SETTLEMENT)
+    assert (entry.amount, entry.reserved_change, entry.category, entry.country_code) == (
+        D("-1.00"),
+        D("-0.50"),
+        "marketing",
+        "91",
+    )
+    assert entry.reservation_id == reservation.pk
+    assert_ledger_adds_up(org)
+
+
+def test_settling_uses_the_price_of_the_recipients_country(org):
+    Price.objects.create(organization=None, category="utility", country_code="1", credits=D("0.30"))
+    Price.objects.create(organization=org, category="utility", country_code="", credits=D("0.40"))
+    Price.objects.create(organization=org, category="utility", country_code="44", credits=D("0.70"))
+    fund(org, "10")
+    credits_reserve(
+        organization=org, requests=[request(1, country_code="44"), request(2, country_code="1"), request(3)]
+    )
+
+    uk = reservation_settle(organization=org, reference="whatsapp.message:1", billable=True, category="utility")
+    us = reservation_settle(
+        organization=org, reference="whatsapp.message:2", billable=True, category="utility", country_code="1"
+    )
+    india = reservation_settle(
+        organization=org, reference="whatsapp.message:3", billable=True, category="utility", country_code="91"
+    )
+
+    # organization + country, then organization (beats the default's country row), then …
+    assert (uk.charged, us.charged, india.charged) == (D("0.70"), D("0.40"), D("0.40"))
+
+
+def test_a_message_that_is_not_billable_costs_nothing(org):
+    fund(org, "10")
+    credits_reserve(organization=org, requests=[request(1, "1.00", category="marketing")])
+
+    reservation = reservation_settle(
+        organization=org, reference="whatsapp.message:1", billable=False, category="marketing"
+    )
+
+    assert reservation.charged == 0
+    assert (balance(org).balance, balance(org).reserved) == (D("10.00"), D("0.00"))
+
+
+def test_settling_twice_charges_once(org):
+    fund(org, "10")
+    credits_reserve(organization=org, requests=[request(1, "1.00", category="marketing")])
+    first = reservation_settle(organization=org, reference="whatsapp.message:1", billable=True, category="marketing")
+
+    second = reservation_settle(organization=org, reference="whatsapp.message:1", billable=True, category="marketing")
+
+    assert second.pk == first.pk and second.status == ReservationStatus.SETTLED
+    assert balance(org).balance == D("9.00")
+    assert LedgerEntry.objects.filter(organization=org, kind=EntryKind.SETTLEMENT).count() == 1
+
+
+def test_settling_or_releasing_an_unknown_reference_does_nothing(org):
+    fund(org, "10")
+
+    assert (
+        reservation_settle(organization=org, reference="whatsapp.message:404", billable=True, category="utility")
+        is None
+    )
+    assert reservation_release(organization=org, reference="whatsapp.message:404") is None
+    assert LedgerEntry.objects.filter(organization=org).count() == 1
+
+
+def test_a_costlier_category_than_reserved_never_uncovers_other_holds(org):
+    fund(org, "1")
+    credits_reserve(organization=org, requests=[request(1, "0.50", category="utility"), request(2, "0.50")])
+
+    # Reported as marketing (1.00): only 0.50 can be charged while message 2 stays covered.
+    reservation = reservation_settle(
+        organization=org, reference="whatsapp.message:1", billable=True, category="marketing"
+    )
+
+    assert reservation.charged == D("0.50")
+    now = balance(org)
+    assert (now.balance, now.reserved, now.available) == (D("0.50"), D("0.50"), D("0.00"))
+    entry = LedgerEntry.objects.get(organization=org, kind=EntryKind.SETTLEMENT)
+    assert "Shortfall" in entry.note and "1.00" in entry.note
+    assert_ledger_adds_up(org)
+
+
+def test_meta_refined_categories_are_priced_as_their_category(org):
+    fund(org, "10")
+    credits_reserve(organization=org, requests=[request(1, "0.50", category="authentication")])
+
+    reservation = reservation_settle(
+        organization=org, reference="whatsapp.message:1", billable=True, category="authentication-international"
+    )
+
+    assert reservation.charged == D("0.50")
+
+
+# --- Releasing ---------------------------------------------------------------------------------------------
+
+
+def test_releasing_gives_the_hold_back_once(org):
+    fund(org, "10")
+    credits_reserve(organization=org, requests=[request(1, "1.00")])
+
+    released = reservation_release(organization=org, reference="whatsapp.message:1", reason="131026")
+    again = reservation_release(organization=org, reference="whatsapp.message:1", reason="131026")
+
+    assert released.status == again.status == ReservationStatus.RELEASED
+    assert (balance(org).balance, balance(org).reserved) == (D("10.00"), D("0.00"))
+    entry = LedgerEntry.objects.get(organization=org, kind=EntryKind.RELEASE)
+    assert (entry.amount, entry.reserved_change, entry.note) == (D("0"), D("-1.00"), "131026")
+
+
+def test_a_settled_reservation_is_not_released_and_a_released_one_not_settled(org):
+    fund(org, "10")
+    credits_reserve(organization=org, requests=[request(1), request(2)])
+    reservation_settle(organization=org, reference="whatsapp.message:1", billable=True, category="utility")
+    reservation_release(organization=org, reference="whatsapp.message:2")
+
+    assert reservation_release(organization=org, reference="whatsapp.message:1").status == ReservationStatus.SETTLED
+    assert (
+        reservation_settle(organization=org, reference="whatsapp.message:2", billable=True, category="utility").status
+        == ReservationStatus.RELEASED
+    )
+    assert balance(org).balance == D("9.50")
+    assert_ledger_adds_up(org)
+
+
+def test_reservations_are_per_organization(org):
+    other = make_organization(name="Globex")
+    fund(org, "10")
+    fund(other, "10")
+    credits_reserve(organization=org, requests=[request(1)])
+    credits_reserve(organization=other, requests=[request(1)])
+
+    reservation_settle(organization=other, reference="whatsapp.message:1", billable=True, category="marketing")
+
+    assert balance(org).reserved == D("1.00") and balance(org).balance == D("10.00")
+    assert balance(other).balance == D("9.00")
+
+
+# --- Adjusting ---------------------------------------------------------------------------------------------
+
+
+def test_an_adjustment_is_written_with_its_author_and_reason(org, org_admin):
+    entry = credits_adjust(organization=org, amount=D("25"), note="Welcome credits", user=org_admin)
+
+    assert (entry.kind, entry.amount, entry.balance_after, entry.note, entry.created_by) == (
+        EntryKind.ADJUSTMENT,
+        D("25.00"),
+        D("25.00"),
+        "Welcome credits",
+        org_admin,
+    )
+
+
+def test_an_adjustment_cannot_take_reserved_credits(org, org_admin):
+    fund(org, "5")
+    credits_reserve(organization=org, requests=[request(1, "4.00")])
+
+    with pytest.raises(ValidationError) as caught:
+        credits_adjust(organization=org, amount=D("-2"), note="correction", user=org_admin)
+
+    assert "amount" in caught.value.message_dict
+    assert balance(org).balance == D("5.00")
+    credits_adjust(organization=org, amount=D("-1"), note="correction", user=org_admin)
+    assert balance(org).available == 0
+
+
+@pytest.mark.parametrize(("amount", "note"), [("0", "x"), ("1.001", "x"), ("5", ""), ("5", "   ")])
+def test_an_adjustment_needs_an_amount_and_a_reason(org, org_admin, amount, note):
+    with pytest.raises(ValidationError):
+        credits_adjust(organization=org, amount=D(amount), note=note, user=org_admin)

@@ -1,0 +1,236 @@
+"""Bulk sends: the summary before, the request answered at once, the work in a task, skipped
+documents with their reasons, credits that run out part-way, idempotency, and progress."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from books.choices import ContactType, DocumentStatus
+from books.models import Contact
+from credits.models import Price, Reservation
+from credits.selectors import credit_balance_get
+from credits.services import credits_adjust
+from templates_mgmt.choices import Module
+from tests.books.api.builders import client_for
+from tests.books.factories import UserFactory, make_contact, make_document, make_organization
+from whatsapp.models import BulkSend, Message
+from whatsapp.services.bulk import bulk_plan, bulk_progress, bulk_send_run, bulk_send_start, bulk_sends_sweep
+from whatsapp.services.notifications import IdempotencyConflict, NotificationRefused
+
+from .factories import make_account, make_approved_template
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def user():
+    return UserFactory()
+
+
+@pytest.fixture
+def organization(user):
+    organization = make_organization(user=user, role="Admin")
+    credits_adjust(organization=organization, amount=Decimal("100"), note="opening", user=None)
+    Price.objects.create(organization=organization, category="utility", country_code="", credits=Decimal("1"))
+    return organization
+
+
+@pytest.fixture
+def account(organization):
+    account = make_account(organization)
+    make_approved_template(account, Module.INVOICES)
+    return account
+
+
+@pytest.fixture(autouse=True)
+def no_dispatch(monkeypatch):
+    started: list[int] = []
+    monkeypatch.setattr("whatsapp.services.dispatch._enqueue", lambda message_id: None)
+    monkeypatch.setattr("whatsapp.services.bulk._enqueue", started.append)
+    return started
+
+
+@pytest.fixture
+def mixed(organization, account):
+    """Three good invoices, a draft, a void one, one whose customer has no WhatsApp, one with a bad number."""
+    good = [make_document(organization) for _ in range(3)]
+    draft = make_document(organization, issue=False)
+    void = make_document(organization)
+    void.status = DocumentStatus.VOID
+    void.save()
+    opted_out = make_document(organization, contact=make_contact(organization, whatsapp=False))
+    bad_number = make_document(organization)
+    bad_number.contact.persons.update(mobile="12345")
+    return good, {"draft": draft, "void": void, "opted_out": opted_out, "bad_number": bad_number}
+
+
+def ids(good, others) -> list[int]:
+    return [d.pk for d in good] + [d.pk for d in others.values()]
+
+
+def test_the_summary_says_what_goes_what_is_skipped_and_why_and_the_credits(organization, mixed) -> None:
+    good, others = mixed
+    plan = bulk_plan(organization=organization, target="documents", module=Module.INVOICES, ids=ids(good, others))
+    assert (plan.total, plan.sendable, plan.messages) == (7, 3, 3)
+    assert plan.credits_needed == Decimal("3") and plan.credits_available == Decimal("100")
+    reasons = {item.id: item.code for item in plan.skipped}
+    assert reasons == {
+        others["draft"].pk: "document_not_sendable",
+        others["void"].pk: "document_not_sendable",
+        others["opted_out"].pk: "recipient_not_opted_in",
+        others["bad_number"].pk: "recipient_invalid_number",
+    }
+    assert not Message.objects.exists()
+
+
+def test_a_bulk_send_answers_at_once_and_the_task_queues_the_good_ones(
+    organization, mixed, no_dispatch, django_capture_on_commit_callbacks
+) -> None:
+    good, others = mixed
+    with django_capture_on_commit_callbacks(execute=True):
+        bulk, created = bulk_send_start(
+            organization=organization, target="documents", module=Module.INVOICES, ids=ids(good, others)
+        )
+    assert created and bulk.state == "pending" and not Message.objects.exists()
+    assert no_dispatch == [bulk.pk]  # the task is enqueued, nothing else happened yet
+
+    bulk = bulk_send_run(bulk_id=bulk.pk)
+    assert bulk_send_run(bulk_id=bulk.pk) is None  # a second delivery of the task does nothing
+    assert (bulk.state, bulk.sent, bulk.messages_queued) == ("done", 3, 3)
+    assert sorted(Message.objects.values_list("document_id", flat=True)) == sorted(d.pk for d in good)
+    assert {item["id"] for item in bulk.skipped} == {d.pk for d in others.values()}
+    assert all(item["reason"] for item in bulk.skipped)
+    assert Reservation.objects.filter(organization=organization).count() == 3
+    assert credit_balance_get(organization=organization).available == Decimal("97")
+
+    progress = bulk_progress(bulk=bulk)
+    assert progress.counts == {"queued": 3} and progress.percent == 50 and not progress.is_complete
+    Message.objects.update(status="read")
+    assert bulk_progress(bulk=bulk).percent == 100 and bulk_progress(bulk=bulk).is_complete
+
+
+def test_when_credits_run_out_the_rest_is_skipped_as_such(organization, account) -> None:
+    credits_adjust(organization=organization, amount=Decimal("-95"), note="spent", user=None)
+    invoices = [make_document(organization) for _ in range(8)]
+    bulk, _ = bulk_send_start(
+        organization=organization, target="documents", module=Module.INVOICES, ids=[d.pk for d in invoices]
+    )
+    bulk = bulk_send_run(bulk_id=bulk.pk)
+    assert (bulk.sent, len(bulk.skipped)) == (5, 3)
+    assert {item["code"] for item in bulk.skipped} == {"insufficient_credits"}
+    assert [item["id"] for item in bulk.skipped] == [d.pk for d in invoices[5:]]
+    balance = credit_balance_get(organization=organization)
+    assert (balance.available, balance.reserved) == (Decimal("0"), Decimal("5"))
+    assert Message.objects.count() == Reservation.objects.count() == 5
+
+
+def test_organization_rules_refuse_at_once(organization, account, mixed) -> None:
+    good, _others = mixed
+    with pytest.raises(NotificationRefused) as caught:
+        bulk_send_start(organization=organization, target="documents", module=Module.QUOTES, ids=[good[0].pk])
+    assert caught.value.code == "module_disabled"
+    with pytest.raises(NotificationRefused) as caught:
+        bulk_send_start(organization=organization, target="documents", module=Module.INVOICES, ids=[])
+    assert caught.value.code == "no_selection"
+    assert not BulkSend.objects.exists()
+
+
+def test_the_same_key_starts_once_and_another_selection_conflicts(
+    organization, mixed, no_dispatch, django_capture_on_commit_callbacks
+) -> None:
+    good, _others = mixed
+    selection = [d.pk for d in good]
+    with django_capture_on_commit_callbacks(execute=True):
+        first, created = bulk_send_start(
+            organization=organization, target="documents", module=Module.INVOICES, ids=selection, idempotency_key="k"
+        )
+        again, created_again = bulk_send_start(
+            organization=organization, target="documents", module=Module.INVOICES, ids=selection, idempotency_key="k"
+        )
+    assert created and not created_again and again.pk == first.pk and no_dispatch == [first.pk]
+    with pytest.raises(IdempotencyConflict):
+        bulk_send_start(
+            organization=organization,
+            target="documents",
+            module=Module.INVOICES,
+            ids=selection[:1],
+            idempotency_key="k",
+        )
+
+
+def test_a_rerun_after_a_dead_worker_does_not_send_twice(organization, mixed) -> None:
+    good, _others = mixed
+    bulk, _ = bulk_send_start(
+        organization=organization, target="documents", module=Module.INVOICES, ids=[d.pk for d in good]
+    )
+    bulk_send_run(bulk_id=bulk.pk)
+    # The worker "died" after writing: the sweeper finds it still running and starts it again.
+    BulkSend.objects.filter(pk=bulk.pk).update(
+        state="running", started_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    )
+    assert bulk_sends_sweep() == 1
+    bulk_send_run(bulk_id=bulk.pk)
+    assert Message.objects.count() == 3 and Reservation.objects.count() == 3
+
+
+def test_another_organizations_ids_are_skipped_as_not_found(organization, account) -> None:
+    foreign = make_document(make_organization(name="Elsewhere"))
+    mine = make_document(organization)
+    bulk, _ = bulk_send_start(
+        organization=organization, target="documents", module=Module.INVOICES, ids=[foreign.pk, mine.pk]
+    )
+    bulk = bulk_send_run(bulk_id=bulk.pk)
+    assert bulk.sent == 1 and bulk.skipped == [
+        {"id": foreign.pk, "label": str(foreign.pk), "code": "not_found", "reason": "Not found in this organization."}
+    ]
+
+
+def test_vendors_in_bulk(organization, account) -> None:
+    make_approved_template(account, Module.VENDORS)
+    vendors = [make_contact(organization, contact_type=ContactType.VENDOR) for _ in range(2)]
+    quiet = make_contact(organization, contact_type=ContactType.VENDOR, whatsapp=False)
+    bulk, _ = bulk_send_start(
+        organization=organization, target="contacts", module=Module.VENDORS, ids=[*(v.pk for v in vendors), quiet.pk]
+    )
+    bulk = bulk_send_run(bulk_id=bulk.pk)
+    assert bulk.sent == 2 and [item["id"] for item in bulk.skipped] == [quiet.pk]
+    assert set(Message.objects.values_list("contact_id", flat=True)) == {v.pk for v in vendors}
+    assert Contact.objects.filter(pk=quiet.pk, whatsapp_enabled=False).exists()
+
+
+# --- REST ----------------------------------------------------------------------------------------------
+
+
+def test_rest_summary_start_and_progress(user, organization, mixed) -> None:
+    good, others = mixed
+    api = client_for(user)
+    selection = ",".join(str(pk) for pk in ids(good, others))
+    summary = api.get(f"/api/v1/invoices/whatsapp/bulk?ids={selection}").json()
+    assert (summary["will_send"], len(summary["skipped"]), summary["credits_needed"]) == (3, 4, "3.00")
+    response = api.post(
+        "/api/v1/invoices/whatsapp/bulk", {"ids": ids(good, others)}, format="json", HTTP_IDEMPOTENCY_KEY="b-1"
+    )
+    assert response.status_code == 202 and response.json()["state"] == "pending"
+    bulk_id = response.json()["bulk_id"]
+    bulk_send_run(bulk_id=bulk_id)
+    progress = api.get(f"/api/v1/whatsapp/bulk/{bulk_id}").json()
+    assert progress["state"] == "done" and progress["status_counts"] == {"queued": 3} and len(progress["skipped"]) == 4
+    again = api.post(
+        "/api/v1/invoices/whatsapp/bulk", {"ids": ids(good, others)}, format="json", HTTP_IDEMPOTENCY_KEY="b-1"
+    )
+    assert again.status_code == 202 and again.json()["bulk_id"] == bulk_id and Message.objects.count() == 3
+
+
+def test_rest_bad_input_and_other_organizations(user, organization, account) -> None:
+    api = client_for(user)
+    assert api.post("/api/v1/invoices/whatsapp/bulk", {"ids": []}, format="json").status_code == 400
+    assert api.post("/api/v1/invoices/whatsapp/bulk", {"ids": ["x"]}, format="json").status_code == 400
+    bad_module = api.post("/api/v1/invoices/whatsapp/bulk", {"ids": [1], "module": "quotes"}, format="json")
+    assert bad_module.status_code == 400 and "module" in bad_module.json()
+    foreign = BulkSend.objects.create(
+        organization=make_organization(name="Elsewhere"), target="documents", module="invoices", total=0
+    )
+    assert api.get(f"/api/v1/whatsapp/bulk/{foreign.pk}").status_code == 404

@@ -1,0 +1,646 @@
+"""Payment reminders by due date: the rules, the run, the beat schedule and the settings page.
+
+An organization in Asia/Kolkata with three rules — 3 days before the due date, on it, 7 days
+after — and invoices due on many days, some paid, void, draft, at zero balance or of a customer
+without WhatsApp. The run goes through the real ``notification_send`` and ``credits`` services on
+PostgreSQL; dispatch is not enqueued (``_enqueue`` is a no-op), so no message leaves.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+import zoneinfo
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import close_old_connections, connection
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape
+from django_celery_beat.models import PeriodicTask
+
+from books.choices import DocumentKind
+from books.models import ContactPerson, Organization
+from books.services.documents import AllocationInput, LineInput, document_void
+from books.services.organizations import organization_update
+from credits.services import credits_adjust
+from templates_mgmt.choices import Module
+from templates_mgmt.models import MessageTemplate, ModuleSetting
+from tests.books.factories import UserFactory, make_contact, make_document, make_organization
+from tests.whatsapp.factories import make_account, make_approved_template
+from whatsapp.models import Message, ReminderRule, ReminderSchedule, ReminderSent
+from whatsapp.services.reminders import (
+    RUN_TASK,
+    periodic_task_name,
+    reminder_rule_create,
+    reminder_rule_update,
+    reminder_schedule_update,
+    reminders_run,
+)
+from whatsapp.tasks import reminders_run_task
+
+pytestmark = pytest.mark.django_db
+
+KOLKATA = zoneinfo.ZoneInfo("Asia/Kolkata")
+#: The day the schedule runs in these tests.
+TODAY = datetime.date(2026, 5, 10)
+BEFORE, ON, AFTER = ReminderRule.When.BEFORE, ReminderRule.When.ON, ReminderRule.When.AFTER
+PAGE = reverse("whatsapp:reminders")
+NEW = reverse("whatsapp:reminder_rule_new")
+
+
+@pytest.fixture(autouse=True)
+def no_dispatch(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Nothing is sent: the messages stay queued, and the ids dispatch was asked for are kept."""
+    enqueued: list[int] = []
+    monkeypatch.setattr("whatsapp.services.dispatch._enqueue", enqueued.append)
+    return enqueued
+
+
+def clock_at(monkeypatch: pytest.MonkeyPatch, when: datetime.datetime) -> None:
+    monkeypatch.setattr(timezone, "now", lambda: when.astimezone(datetime.UTC))
+
+
+def invoice(organization: Organization, due: datetime.date, **kwargs: Any):
+    return make_document(
+        organization,
+        kind=DocumentKind.INVOICE,
+        date=due - datetime.timedelta(days=15),
+        due_date=due,
+        **kwargs,
+    )
+
+
+def set_up_organization(*, credits: Decimal = Decimal("100"), user: Any = None) -> Organization:
+    """Asia/Kolkata, WhatsApp connected, a default payment reminder template, credits, reminders on,
+    and the three rules."""
+    organization = make_organization(user=user)
+    account = make_account(organization)
+    if credits:
+        credits_adjust(organization=organization, amount=credits, note="opening", user=None)
+    make_approved_template(account, Module.PAYMENT_REMINDERS)
+    reminder_schedule_update(organization=organization, enabled=True)
+    reminder_rule_create(organization=organization, name="3 days before", days=3, when=BEFORE)
+    reminder_rule_create(organization=organization, name="On the due date", days=0, when=ON)
+    reminder_rule_create(organization=organization, name="7 days after", days=7, when=AFTER)
+    return organization
+
+
+@pytest.fixture
+def organization() -> Organization:
+    return set_up_organization()
+
+
+def reminder_messages(organization: Organization):
+    return Message.objects.filter(organization=organization, module=Module.PAYMENT_REMINDERS)
+
+
+# --- The run ---------------------------------------------------------------------------------------
+
+
+def test_at_nine_in_kolkata_exactly_the_matching_invoices_get_one_reminder_and_a_second_run_sends_nothing(
+    organization, monkeypatch
+) -> None:
+    days = datetime.timedelta
+    # Matching: one per rule; the one due today has two people with WhatsApp, so two messages.
+    due_in_3 = invoice(organization, TODAY + days(3))
+    due_today = invoice(organization, TODAY, contact=make_contact(organization, persons=2))
+    week_late = invoice(organization, TODAY - days(7))
+    make_document(  # part-paid: it still has a balance
+        organization,
+        kind=DocumentKind.CUSTOMER_PAYMENT,
+        contact=week_late.contact,
+        date=TODAY - days(1),
+        amount=Decimal("1000"),
+        allocations=[AllocationInput(week_late, Decimal("1000"))],
+    )
+    # Not matching: another day, paid, void, draft, nothing owed, a customer without WhatsApp.
+    invoice(organization, TODAY + days(2))
+    invoice(organization, TODAY - days(6))
+    paid = invoice(organization, TODAY - days(7))
+    make_document(
+        organization,
+        kind=DocumentKind.CUSTOMER_PAYMENT,
+        contact=paid.contact,
+        date=TODAY - days(1),
+        amount=paid.total,
+        allocations=[AllocationInput(paid, paid.total)],
+    )
+    document_void(document=invoice(organization, TODAY))
+    invoice(organization, TODAY, issue=False)
+    invoice(organization, TODAY, lines=[LineInput("Free sample", Decimal("1"), Decimal("0"), Decimal("0"))])
+    invoice(organization, TODAY, contact=make_contact(organization, whatsapp=False))
+    make_document(organization, kind=DocumentKind.RETAINER_INVOICE, date=TODAY - days(5), due_date=TODAY)
+    # Matching, but nobody at the customer has WhatsApp on: refused, and recorded as such.
+    unreachable = invoice(organization, TODAY + days(3))
+    ContactPerson.objects.filter(contact=unreachable.contact).update(whatsapp_enabled=False)
+    # Another organization's invoice due today is not this run's.
+    other = set_up_organization()
+    invoice(other, TODAY)
+
+    # 09:00 in Kolkata is 03:30 UTC.
+    clock_at(monkeypatch, datetime.datetime(2026, 5, 10, 9, 0, tzinfo=KOLKATA))
+    result = reminders_run(organization=organization)
+
+    assert result.today == TODAY
+    assert (result.sent, result.messages, result.already_sent) == (3, 4, 0)
+    # Which rule refused is notification_send's to say; the run keeps it.
+    [skipped] = result.skipped
+    assert skipped.number == unreachable.number and skipped.code in {"no_recipients", "recipient_not_opted_in"}
+    messages = reminder_messages(organization)
+    assert sorted(m.document_id for m in messages) == sorted([due_in_3.pk, due_today.pk, due_today.pk, week_late.pk])
+    assert {m.template.module for m in messages} == {Module.PAYMENT_REMINDERS}
+    assert not reminder_messages(other).exists()
+    rows = {row.document_id: row for row in ReminderSent.objects.filter(organization=organization)}
+    assert {pk: (row.rule.name, row.outcome) for pk, row in rows.items()} == {
+        due_in_3.pk: ("3 days before", "sent"),
+        due_today.pk: ("On the due date", "sent"),
+        week_late.pk: ("7 days after", "sent"),
+        unreachable.pk: ("3 days before", "skipped"),
+    }
+    assert rows[due_today.pk].message_count == 2 and rows[due_today.pk].message.document_id == due_today.pk
+    assert (rows[unreachable.pk].reason_code, rows[unreachable.pk].reason) == (skipped.code, skipped.reason)
+    assert "WhatsApp" in skipped.reason and rows[unreachable.pk].message is None
+    schedule = ReminderSchedule.objects.get(organization=organization)
+    assert schedule.last_run_on == TODAY and schedule.last_run_counts["sent"] == 3
+
+    # Beat runs it again (a duplicate delivery, or a restart catching up at 11:00): nothing more.
+    clock_at(monkeypatch, datetime.datetime(2026, 5, 10, 11, 0, tzinfo=KOLKATA))
+    again = reminders_run(organization=organization)
+    assert (again.sent, again.messages, again.already_sent, again.skipped) == (0, 0, 4, [])
+    assert reminder_messages(organization).count() == 4
+    assert ReminderSent.objects.filter(organization=organization).count() == 4
+
+
+def test_today_is_the_organizations_day_not_utcs(organization, monkeypatch) -> None:
+    due_today = invoice(organization, TODAY)
+    # 00:30 on the 10th in Kolkata is still the 9th in UTC.
+    clock_at(monkeypatch, datetime.datetime(2026, 5, 10, 0, 30, tzinfo=KOLKATA))
+
+    result = reminders_run(organization=organization)
+
+    assert result.today == TODAY and result.sent == 1
+    assert reminder_messages(organization).get().document == due_today
+
+
+def test_a_refused_reminder_is_recorded_with_its_reason_and_not_retried_by_later_runs() -> None:
+    organization = set_up_organization(credits=Decimal("0"))
+    due = invoice(organization, TODAY)
+
+    result = reminders_run(organization=organization, today=TODAY)
+
+    assert result.sent == 0 and [s.code for s in result.skipped] == ["insufficient_credits"]
+    row = ReminderSent.objects.get(document=due)
+    assert (row.outcome, row.reason_code, row.message) == ("skipped", "insufficient_credits", None)
+    assert "IM credits" in row.reason
+    assert not Message.objects.filter(organization=organization).exists()
+    # Credits bought later that day: the schedule does not spam the customer with a late retry.
+    credits_adjust(organization=organization, amount=Decimal("100"), note="bought", user=None)
+    again = reminders_run(organization=organization, today=TODAY)
+    assert (again.sent, again.already_sent) == (0, 1)
+    assert not Message.objects.filter(organization=organization).exists()
+
+
+def test_module_turned_off_skips_with_the_reason(organization) -> None:
+    invoice(organization, TODAY)
+    ModuleSetting.objects.filter(organization=organization, module=Module.PAYMENT_REMINDERS).update(enabled=False)
+
+    result = reminders_run(organization=organization, today=TODAY)
+
+    assert [s.code for s in result.skipped] == ["module_disabled"]
+    assert not reminder_messages(organization).exists()
+
+
+def test_nothing_runs_while_reminders_are_off_or_for_a_rule_turned_off(organization) -> None:
+    invoice(organization, TODAY)
+    invoice(organization, TODAY + datetime.timedelta(days=3))
+    reminder_schedule_update(organization=organization, enabled=False)
+
+    assert reminders_run(organization=organization, today=TODAY).enabled is False
+    assert not ReminderSent.objects.exists()
+
+    reminder_schedule_update(organization=organization, enabled=True)
+    on_due = ReminderRule.objects.get(organization=organization, when=ON)
+    reminder_rule_update(rule=on_due, enabled=False)
+    result = reminders_run(organization=organization, today=TODAY)
+    assert result.sent == 1
+    assert reminder_messages(organization).get().document.due_date == TODAY + datetime.timedelta(days=3)
+
+
+def test_a_rules_own_template_is_the_one_sent() -> None:
+    organization = set_up_organization()
+    account = organization.whatsapp_accounts.get()
+    firm = make_approved_template(account, Module.PAYMENT_REMINDERS, default=False, name="payment_reminder_firm")
+    rule = ReminderRule.objects.get(organization=organization, when=AFTER)
+    reminder_rule_update(rule=rule, template=firm)
+    invoice(organization, TODAY - datetime.timedelta(days=7))
+
+    reminders_run(organization=organization, today=TODAY)
+
+    assert reminder_messages(organization).get().template == firm
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_running_at_once_remind_each_invoice_once() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL")
+    organization = set_up_organization()
+    invoices = [invoice(organization, TODAY) for _ in range(12)]
+    results: list[Any] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def worker() -> None:
+        start.wait()
+        try:
+            results.append(reminders_run(organization=Organization.objects.get(pk=organization.pk), today=TODAY))
+        except BaseException as exc:  # surfaced below: a thread's exception would be lost
+            errors.append(exc)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors
+    assert sum(r.sent for r in results) == len(invoices)
+    assert sum(r.already_sent for r in results) == len(invoices)
+    assert reminder_messages(organization).count() == len(invoices)
+    assert sorted(reminder_messages(organization).values_list("document_id", flat=True)) == sorted(
+        i.pk for i in invoices
+    )
+
+
+# --- Rules ---------------------------------------------------------------------------------------
+
+
+def test_rule_validation(organization) -> None:
+    account = organization.whatsapp_accounts.get()
+    invoices_template = make_approved_template(account, Module.INVOICES)
+    with pytest.raises(ValidationError) as caught:
+        reminder_rule_create(organization=organization, name="Zero before", days=0, when=BEFORE)
+    assert "days" in caught.value.message_dict
+    with pytest.raises(ValidationError) as caught:
+        reminder_rule_create(organization=organization, name="Too far", days=366, when=AFTER)
+    assert "days" in caught.value.message_dict
+    with pytest.raises(ValidationError) as caught:
+        reminder_rule_create(
+            organization=organization, name="Wrong template", days=1, when=AFTER, template=invoices_template
+        )
+    assert "template" in caught.value.message_dict
+    with pytest.raises(ValidationError) as caught:
+        reminder_rule_create(organization=organization, name="Same day", days=7, when=AFTER)
+    assert "Another reminder is already sent on that day." in caught.value.messages
+    # "On the due date" takes no days, whatever the form sent along.
+    ReminderRule.objects.filter(organization=organization, when=ON).delete()
+    rule = reminder_rule_update(rule=ReminderRule.objects.get(organization=organization, when=BEFORE), when=ON)
+    assert (rule.when, rule.days) == (ON, 0)
+
+
+def test_a_template_no_longer_approved_is_refused_on_save(organization) -> None:
+    account = organization.whatsapp_accounts.get()
+    firm = make_approved_template(account, Module.PAYMENT_REMINDERS, default=False, name="payment_reminder_firm")
+    firm.status = "PAUSED"
+    firm.save(update_fields=["status"])
+    with pytest.raises(ValidationError) as caught:
+        reminder_rule_create(organization=organization, name="Firm", days=14, when=AFTER, template=firm)
+    assert "template" in caught.value.message_dict
+
+
+# --- The beat schedule -----------------------------------------------------------------------------
+
+
+def test_the_schedule_is_a_daily_crontab_at_nine_in_the_organizations_zone_calling_the_task(organization) -> None:
+    task = PeriodicTask.objects.get(name=periodic_task_name(organization))
+
+    assert (task.task, json.loads(task.args), task.enabled) == (RUN_TASK, [organization.pk], True)
+    assert reminders_run_task.name == RUN_TASK
+    crontab = task.crontab
+    assert (crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week) == (
+        "0",
+        "9",
+        "*",
+        "*",
+        "*",
+    )
+    assert str(crontab.timezone) == "Asia/Kolkata"
+    # What beat decides with it: yesterday's run done, the next one is due at 03:30 UTC, not before;
+    # beat that was down then still finds it due at 11:00 (the run covers that day).
+    schedule = crontab.schedule
+    last_run = datetime.datetime(2026, 5, 9, 9, 0, tzinfo=KOLKATA)
+    for now, due in (
+        (datetime.datetime(2026, 5, 10, 3, 29, tzinfo=datetime.UTC), False),
+        (datetime.datetime(2026, 5, 10, 3, 30, tzinfo=datetime.UTC), True),
+        (datetime.datetime(2026, 5, 10, 11, 0, tzinfo=KOLKATA), True),
+    ):
+        schedule.nowfun = lambda now=now: now.astimezone(KOLKATA)
+        assert schedule.is_due(last_run).is_due is due, now
+
+
+def test_moving_turning_off_and_a_new_time_zone_update_the_periodic_task(organization) -> None:
+    reminder_schedule_update(organization=organization, enabled=True, send_at=datetime.time(10, 30))
+    task = PeriodicTask.objects.get(name=periodic_task_name(organization))
+    assert (task.crontab.hour, task.crontab.minute, task.enabled) == ("10", "30", True)
+
+    reminder_schedule_update(organization=organization, enabled=False)
+    task.refresh_from_db()
+    assert task.enabled is False and task.crontab.hour == "10"
+
+    organization_update(organization=organization, time_zone="America/Mexico_City")
+    reminder_schedule_update(organization=organization, enabled=True)
+    task.refresh_from_db()
+    assert str(task.crontab.timezone) == "America/Mexico_City" and task.enabled
+    assert PeriodicTask.objects.filter(name=periodic_task_name(organization)).count() == 1
+
+
+def test_the_task_runs_the_organizations_reminders_for_its_today(organization, monkeypatch) -> None:
+    invoice(organization, TODAY)
+    clock_at(monkeypatch, datetime.datetime(2026, 5, 10, 9, 0, tzinfo=KOLKATA))
+
+    counts = reminders_run_task.apply(args=[organization.pk]).get()
+    again = reminders_run_task.apply(args=[organization.pk]).get()
+
+    assert (counts["today"], counts["sent"]) == ("2026-05-10", 1)
+    assert (again["sent"], again["already_sent"]) == (0, 1)
+    assert reminders_run_task.apply(args=[999_999]).get() == {}
+
+
+def test_the_command_runs_a_given_day(organization) -> None:
+    from io import StringIO
+
+    invoice(organization, TODAY)
+    out = StringIO()
+
+    call_command("reminders_run", organization=organization.pk, date=TODAY, stdout=out)
+    call_command("reminders_run", date=TODAY, stdout=out)
+
+    lines = out.getvalue().splitlines()
+    assert "2026-05-10: 1 reminded (1 messages), 0 already done, 0 skipped." in lines[0]
+    assert any("0 reminded (0 messages), 1 already done" in line for line in lines[1:])
+
+
+# --- Settings → WhatsApp → Reminders -------------------------------------------------------------
+
+
+@pytest.fixture
+def admin() -> Any:
+    return UserFactory()
+
+
+@pytest.fixture
+def org(admin) -> Organization:
+    organization = make_organization(user=admin)
+    make_approved_template(make_account(organization), Module.PAYMENT_REMINDERS)
+    return organization
+
+
+@pytest.fixture
+def client(admin, org) -> Client:
+    client = Client()
+    client.force_login(admin)
+    return client
+
+
+def test_saving_the_settings_creates_moves_and_disables_the_periodic_task(client, org) -> None:
+    response = client.post(PAGE, {"enabled": "on", "send_at": "09:00"})
+    assert response.status_code == 302
+    task = PeriodicTask.objects.get(name=periodic_task_name(org))
+    assert (task.crontab.hour, task.crontab.minute, str(task.crontab.timezone), task.enabled) == (
+        "9",
+        "0",
+        "Asia/Kolkata",
+        True,
+    )
+
+    client.post(PAGE, {"enabled": "on", "send_at": "18:15"})
+    task.refresh_from_db()
+    assert (task.crontab.hour, task.crontab.minute, task.enabled) == ("18", "15", True)
+
+    client.post(PAGE, {"send_at": "18:15"})
+    task.refresh_from_db()
+    assert task.enabled is False
+    page = client.get(PAGE)
+    assert page.status_code == 200 and b"Reminders based on due date" in page.content
+
+
+def test_a_bad_time_is_shown_on_the_form(client, org) -> None:
+    response = client.post(PAGE, {"enabled": "on", "send_at": "25:99"})
+    assert response.status_code == 200
+    assert response.context["form"].errors["send_at"]
+    assert not PeriodicTask.objects.filter(name=periodic_task_name(org)).exists()
+
+
+def test_adding_editing_toggling_and_deleting_a_rule(client, org) -> None:
+    template = MessageTemplate.objects.get(organization=org, module=Module.PAYMENT_REMINDERS)
+    response = client.post(
+        NEW, {"name": "3 days before", "days": "3", "when": "before", "enabled": "on", "template": template.pk}
+    )
+    assert response.status_code == 302
+    rule = ReminderRule.objects.get(organization=org)
+    assert (rule.days, rule.when, rule.enabled, rule.template) == (3, "before", True, template)
+    page = client.get(PAGE)
+    assert b"3 days before" in page.content
+
+    edit = reverse("whatsapp:reminder_rule_edit", args=[rule.pk])
+    assert client.get(edit).status_code == 200
+    client.post(edit, {"name": "On the day", "days": "5", "when": "on", "enabled": "on", "template": ""})
+    rule.refresh_from_db()
+    assert (rule.name, rule.days, rule.when, rule.template) == ("On the day", 0, "on", None)
+
+    client.post(reverse("whatsapp:reminder_rule_toggle", args=[rule.pk]), {})
+    rule.refresh_from_db()
+    assert rule.enabled is False
+    client.post(reverse("whatsapp:reminder_rule_toggle", args=[rule.pk]), {"enabled": "on"})
+    rule.refresh_from_db()
+    assert rule.enabled is True
+
+    delete = reverse("whatsapp:reminder_rule_delete", args=[rule.pk])
+    assert client.get(delete).status_code == 200
+    assert client.post(delete).status_code == 302
+    assert not ReminderRule.objects.filter(pk=rule.pk).exists()
+
+
+def test_rule_validation_errors_render_on_the_form(client, org) -> None:
+    invoices_template = make_approved_template(org.whatsapp_accounts.get(), Module.INVOICES)
+    reminder_rule_create(organization=org, name="A week late", days=7, when=AFTER)
+
+    cases = [
+        ({"name": "Zero", "days": "0", "when": "before"}, "days"),
+        ({"name": "Far", "days": "400", "when": "after"}, "days"),
+        ({"name": "Wrong", "days": "2", "when": "after", "template": invoices_template.pk}, "template"),
+        ({"name": "Again", "days": "7", "when": "after"}, "__all__"),
+        ({"name": "", "days": "1", "when": "sometime"}, "when"),
+    ]
+    for data, field in cases:
+        response = client.post(NEW, data)
+        assert response.status_code == 200, data
+        assert field in response.context["form"].errors, (data, response.context["form"].errors)
+    assert ReminderRule.objects.filter(organization=org).count() == 1
+
+
+def test_another_organizations_rule_is_a_404(client, org) -> None:
+    other = make_organization(name="Other Books")
+    rule = reminder_rule_create(organization=other, name="Theirs", days=1, when=AFTER)
+
+    for name in ("reminder_rule_edit", "reminder_rule_delete"):
+        assert client.get(reverse(f"whatsapp:{name}", args=[rule.pk])).status_code == 404
+    for name in ("reminder_rule_edit", "reminder_rule_toggle", "reminder_rule_delete"):
+        assert client.post(reverse(f"whatsapp:{name}", args=[rule.pk]), {"name": "Mine"}).status_code == 404
+    rule.refresh_from_db()
+    assert rule.name == "Theirs"
+
+
+def test_only_settings_managers_see_the_page(org) -> None:
+    staff = UserFactory()
+    from books.services.organizations import membership_add
+
+    membership_add(organization=org, user=staff, role_name="Staff")
+    client = Client()
+    client.force_login(staff)
+    assert client.get(PAGE).status_code == 403
+    assert client.post(NEW, {"name": "x", "days": "1", "when": "after"}).status_code == 403
+    assert not ReminderRule.objects.exists()
+
+
+def test_the_whatsapp_overview_links_to_reminders(client) -> None:
+    assert PAGE.encode() in client.get(reverse("whatsapp:integration")).content
+
+
+def test_the_page_shows_what_the_rules_sent_and_why_one_was_skipped(client, org) -> None:
+    reminder_schedule_update(organization=org, enabled=True)
+    reminder_rule_create(organization=org, name="On the due date", days=0, when=ON)
+    sent = invoice(org, TODAY)
+    skipped = invoice(org, TODAY, contact=make_contact(org))
+    ContactPerson.objects.filter(contact=skipped.contact).update(whatsapp_enabled=False)
+    credits_adjust(organization=org, amount=Decimal("10"), note="opening", user=None)
+    reminders_run(organization=org, today=TODAY)
+
+    page = client.get(PAGE)
+
+    assert page.status_code == 200
+    rows = {row.document_id: row for row in page.context["recent"]}
+    assert (rows[sent.pk].outcome, rows[skipped.pk].outcome) == ("sent", "skipped")
+    content = page.content.decode()
+    assert sent.number in content and skipped.number in content
+    assert str(escape(rows[skipped.pk].reason)) in content
+    assert page.context["notices"] == []
+
+
+def test_the_page_says_what_keeps_reminders_from_going_out(client, org) -> None:
+    ModuleSetting.objects.filter(organization=org).update(enabled=False)
+    reminder_schedule_update(organization=org, enabled=True)
+
+    notices = client.get(PAGE).context["notices"]
+
+    assert any("turned off for Payment reminders" in notice for notice in notices)
+    assert any("No reminder is set" in notice for notice in notices)
+
+
+def test_the_admin_shows_rules_schedules_and_reminders_read_only(organization) -> None:
+    invoice(organization, TODAY)
+    reminders_run(organization=organization, today=TODAY)
+    superuser = UserFactory(is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(superuser)
+
+    for obj in (
+        ReminderRule.objects.filter(organization=organization).first(),
+        ReminderSchedule.objects.get(organization=organization),
+        ReminderSent.objects.get(organization=organization),
+    ):
+        meta = obj._meta
+        changelist = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+        assert client.get(changelist).status_code == 200
+        change = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
+        page = client.get(change)
+        assert page.status_code == 200 and not page.context["has_change_permission"]
+        assert client.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_add")).status_code == 403
+
+
+# --- REST API ------------------------------------------------------------------------------------
+
+API = "/api/v1/whatsapp/reminders"
+
+
+def test_rules_and_schedule_over_the_rest_api(admin, org) -> None:
+    from tests.books.api.builders import client_for
+
+    api = client_for(admin)
+    template = MessageTemplate.objects.get(organization=org, module=Module.PAYMENT_REMINDERS)
+
+    created = api.post(API, {"name": "3 days before", "days": 3, "when": "before", "template_id": template.pk})
+    assert created.status_code == 201, created.content
+    rule_id = created.json()["id"]
+    assert created.json()["template_id"] == template.pk and created.json()["enabled"] is True
+    api.post(API, {"name": "On the due date", "when": "on"})
+    assert [rule["name"] for rule in api.get(API).json()] == ["3 days before", "On the due date"]
+
+    changed = api.patch(f"{API}/{rule_id}", {"enabled": False})
+    assert changed.status_code == 200 and changed.json()["enabled"] is False
+    assert changed.json()["template_id"] == template.pk  # untouched by a partial update
+
+    bad = api.post(API, {"name": "Zero before", "days": 0, "when": "before"})
+    assert bad.status_code == 400 and "days" in bad.json()
+    same_day = api.post(API, {"name": "Again", "when": "on"})
+    assert same_day.status_code == 400
+    other = make_organization(name="Other Books")
+    theirs = make_approved_template(make_account(other), Module.PAYMENT_REMINDERS)
+    foreign = api.post(API, {"name": "Theirs", "days": 1, "when": "after", "template_id": theirs.pk})
+    assert foreign.status_code == 400 and "template_id" in foreign.json()
+    their_rule = reminder_rule_create(organization=other, name="Theirs", days=1, when=AFTER)
+    assert api.get(f"{API}/{their_rule.pk}").status_code == 404
+    assert api.delete(f"{API}/{their_rule.pk}").status_code == 404
+
+    schedule = api.put(f"{API}/schedule", {"enabled": True, "send_at": "08:45"})
+    assert schedule.status_code == 200, schedule.content
+    assert schedule.json() | {"last_run_counts": None} == {
+        "enabled": True,
+        "send_at": "08:45",
+        "time_zone": "Asia/Kolkata",
+        "last_run_on": None,
+        "last_run_at": None,
+        "last_run_counts": None,
+    }
+    task = PeriodicTask.objects.get(name=periodic_task_name(org))
+    assert (task.crontab.hour, task.crontab.minute, task.enabled) == ("8", "45", True)
+    assert api.put(f"{API}/schedule", {"enabled": True, "send_at": "8 o'clock"}).status_code == 400
+
+    assert api.delete(f"{API}/{rule_id}").status_code == 204
+    assert list(ReminderRule.objects.filter(organization=org).values_list("name", flat=True)) == ["On the due date"]
+
+
+def test_listing_rules_takes_the_same_queries_however_many(admin, org) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.books.api.builders import client_for
+
+    api = client_for(admin)
+    reminder_rule_create(organization=org, name="One", days=1, when=AFTER)
+    with CaptureQueriesContext(connection) as one:
+        assert api.get(API).status_code == 200
+    for days in range(2, 12):
+        reminder_rule_create(organization=org, name=f"{days} days after", days=days, when=AFTER)
+    with CaptureQueriesContext(connection) as eleven:
+        assert len(api.get(API).json()) == 11
+    assert len(eleven) == len(one)
+
+
+def test_the_rest_api_needs_settings_manage(org) -> None:
+    from books.services.organizations import membership_add
+    from tests.books.api.builders import client_for
+
+    staff = UserFactory()
+    membership_add(organization=org, user=staff, role_name="Staff")
+    api = client_for(staff)
+    assert api.get(API).status_code == 403
+    assert api.post(API, {"name": "x", "days": 1, "when": "after"}).status_code == 403

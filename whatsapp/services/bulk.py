@@ -1,0 +1,411 @@
+"""Bulk sends: "Send → WhatsApp message" on many documents (or contacts) at once.
+
+The request is answered at once: :func:`bulk_send_start` checks what concerns the whole
+organization (integration, module, template), records the selection as a :class:`BulkSend` and
+enqueues :func:`bulk_send_run`. The task takes the selection in chunks; for each document it applies
+the same rules as a single send (:func:`~whatsapp.services.notifications.subject_check`) and either
+skips it with the reason — draft or void, WhatsApp not enabled for the contact, an invalid number, …
+— or renders its messages. Each chunk's messages and their credit reservations are written in one
+transaction; when the credits run out, the documents that no longer fit are skipped as such (a
+document's recipients are never split). Dispatch is enqueued as each chunk commits, so the first
+messages go out while later chunks are still being written.
+
+:func:`bulk_plan` runs the same checks without writing, for the summary shown before sending:
+how many will go, how many are skipped and why, and the credits it will reserve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, F, Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from books.models import Contact, ContactPerson, Document, Organization
+from credits.selectors import credit_balance_get
+from credits.services import InsufficientCredits, credits_price, credits_reserve
+from templates_mgmt.models import MessageTemplate
+from templates_mgmt.modules import MODULES
+from templates_mgmt.selectors import template_default_get
+from whatsapp.choices import MessageStatus
+from whatsapp.models import BulkSend, Message
+from whatsapp.services.dispatch import messages_queue
+from whatsapp.services.notifications import (
+    IdempotencyConflict,
+    NotificationRefused,
+    SendContext,
+    Subject,
+    _Checked,
+    _message_build,
+    recipients_or_why_not,
+    reservation_requests,
+    send_context,
+    subject_check,
+    subject_for_contact,
+    subject_for_document,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Documents checked, rendered and written per transaction.
+CHUNK_SIZE = 500
+#: The most a single bulk request may select.
+MAX_SELECTION = 10_000
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """One selected document (or contact) that will not be sent, and why."""
+
+    id: int
+    label: str
+    code: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "label": self.label, "code": self.code, "reason": self.reason}
+
+
+@dataclass
+class BulkPlan:
+    """The summary before a bulk send: what goes, what is skipped and why, what it costs."""
+
+    module: str
+    template: MessageTemplate | None
+    total: int
+    sendable: int = 0
+    messages: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    credits_needed: Decimal = Decimal("0")
+    credits_available: Decimal = Decimal("0")
+    refusal: NotificationRefused | None = None
+
+    @property
+    def can_send(self) -> bool:
+        return self.refusal is None and self.sendable > 0
+
+
+# --- Reading the selection ----------------------------------------------------------------------
+
+
+def _documents(organization: Organization, module: str, ids: Sequence[int]) -> QuerySet[Document]:
+    return (
+        Document.objects.filter(organization=organization, kind=MODULES[module].document_kind, pk__in=ids)
+        .select_related("organization", "contact", "contact__organization")
+        .prefetch_related(
+            Prefetch("contact__persons", queryset=ContactPerson.objects.order_by("-is_primary", "pk")), "share_with"
+        )
+    )
+
+
+def _contacts(organization: Organization, module: str, ids: Sequence[int]) -> QuerySet[Contact]:
+    return (
+        Contact.objects.filter(organization=organization, contact_type=MODULES[module].party, pk__in=ids)
+        .select_related("organization")
+        .prefetch_related(Prefetch("persons", queryset=ContactPerson.objects.order_by("-is_primary", "pk")))
+    )
+
+
+def _subjects(organization: Organization, target: str, module: str, ids: Sequence[int]) -> Iterator[Any]:
+    """``(id, label, Subject | NotificationRefused)`` for each id, in the order selected; ids that
+    are not the organization's (or not of the module's kind) are "not found", as any other."""
+    loader = _documents if target == BulkSend.Target.DOCUMENTS else _contacts
+    for start in range(0, len(ids), CHUNK_SIZE):
+        chunk = ids[start : start + CHUNK_SIZE]
+        rows = {row.pk: row for row in loader(organization, module, chunk)}
+        for pk in chunk:
+            row = rows.get(pk)
+            if row is None:
+                yield pk, str(pk), NotificationRefused("not_found", _("Not found in this organization."))
+                continue
+            try:
+                if isinstance(row, Document):
+                    yield pk, row.number, subject_for_document(document=row, module=module)
+                else:
+                    yield pk, row.display_name, subject_for_contact(contact=row, module=module)
+            except NotificationRefused as refusal:
+                yield pk, str(row), refusal
+
+
+def _checked(context: SendContext, subject: Subject) -> _Checked:
+    return subject_check(context, subject, recipients_or_why_not(subject))
+
+
+def _clean_ids(ids: Sequence[Any]) -> list[int]:
+    return list(dict.fromkeys(int(pk) for pk in ids))
+
+
+# --- The summary ----------------------------------------------------------------------------------
+
+
+def bulk_plan(
+    *, organization: Organization, target: str, module: str, ids: Sequence[int], template: MessageTemplate | None = None
+) -> BulkPlan:
+    """What sending ``module``'s template to the selection would do; writes nothing."""
+    ids = _clean_ids(ids)
+    template = template or template_default_get(organization=organization, module=module)
+    plan = BulkPlan(module=module, template=template, total=len(ids))
+    plan.credits_available = credit_balance_get(organization=organization).available
+    try:
+        context = send_context(organization=organization, module=module, template=template)
+    except NotificationRefused as refusal:
+        plan.refusal = refusal
+        return plan
+    for pk, label, subject in _subjects(organization, target, module, ids):
+        if isinstance(subject, NotificationRefused):
+            plan.skipped.append(Skipped(pk, label, subject.code, subject.message))
+            continue
+        try:
+            checked = _checked(context, subject)
+        except NotificationRefused as refusal:
+            plan.skipped.append(Skipped(pk, label, refusal.code, refusal.message))
+            continue
+        plan.sendable += 1
+        plan.messages += len(checked.recipients)
+        plan.credits_needed += checked.credits_needed()
+    return plan
+
+
+# --- Starting and running -----------------------------------------------------------------------
+
+
+def bulk_send_start(
+    *,
+    organization: Organization,
+    target: str,
+    module: str,
+    ids: Sequence[int],
+    template: MessageTemplate | None = None,
+    user: Any = None,
+    idempotency_key: str = "",
+) -> tuple[BulkSend, bool]:
+    """Record a bulk send and enqueue it; ``(bulk, created)``. ``created`` is False when the same
+    idempotency key already started this request (its bulk send is returned, nothing more happens).
+
+    Raises :class:`NotificationRefused` for a rule of the whole organization (the integration, the
+    module, the template) or an empty or oversized selection; :class:`IdempotencyConflict` for a
+    key used for another request.
+    """
+    ids = _clean_ids(ids)
+    fingerprint = hashlib.sha256(
+        json.dumps([target, module, template.pk if template else None, ids]).encode()
+    ).hexdigest()
+    if idempotency_key:
+        existing = BulkSend.objects.filter(organization=organization, idempotency_key=idempotency_key[:255]).first()
+        if existing is not None:
+            if existing.fingerprint != fingerprint:
+                raise IdempotencyConflict(_("This Idempotency-Key was already used for a different request."))
+            return existing, False
+    if not ids:
+        raise NotificationRefused("no_selection", _("Select at least one to send."), field="ids")
+    if len(ids) > MAX_SELECTION:
+        raise NotificationRefused(
+            "selection_too_large",
+            _("Select at most %(max)d at a time.") % {"max": MAX_SELECTION},
+            field="ids",
+        )
+    template = template or template_default_get(organization=organization, module=module)
+    send_context(organization=organization, module=module, template=template)
+    fields = {
+        "target": target,
+        "module": module,
+        "template": template,
+        "target_ids": ids,
+        "total": len(ids),
+        "fingerprint": fingerprint,
+        "created_by": user if getattr(user, "is_authenticated", False) else None,
+    }
+    with transaction.atomic():
+        if idempotency_key:
+            bulk, created = BulkSend.objects.get_or_create(
+                organization=organization, idempotency_key=idempotency_key[:255], defaults=fields
+            )
+            if not created:  # a concurrent request with the same key won the insert
+                if bulk.fingerprint != fingerprint:
+                    raise IdempotencyConflict(_("This Idempotency-Key was already used for a different request."))
+                return bulk, False
+        else:
+            bulk = BulkSend.objects.create(organization=organization, **fields)
+        transaction.on_commit(lambda: _enqueue(bulk.pk))
+    return bulk, True
+
+
+def _enqueue(bulk_id: int) -> None:
+    from whatsapp.tasks import bulk_send_run_task
+
+    try:
+        bulk_send_run_task.delay(bulk_id)
+    except Exception:  # the broker is down: the sweeper starts it later
+        logger.exception("Could not enqueue WhatsApp bulk send %s; the sweeper will.", bulk_id)
+
+
+def bulk_send_run(*, bulk_id: int) -> BulkSend | None:
+    """Check, render and queue every selected document, chunk by chunk. None when another worker
+    has it (or it is finished): the claim is a conditional UPDATE, so a redelivered task does nothing.
+
+    A chunk that was written stays written if the worker dies later: its documents are recorded
+    by their messages (``bulk``), and a rerun (the sweeper puts a stuck bulk send back to pending)
+    skips the documents that already have messages in this bulk send.
+    """
+    claimed = BulkSend.objects.filter(pk=bulk_id, state=BulkSend.State.PENDING).update(
+        state=BulkSend.State.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    bulk = BulkSend.objects.select_related("organization", "template", "created_by").get(pk=bulk_id)
+    organization = bulk.organization
+    try:
+        context = send_context(organization=organization, module=bulk.module, template=bulk.template)
+    except NotificationRefused as refusal:
+        skipped = [Skipped(pk, str(pk), refusal.code, refusal.message).as_dict() for pk in bulk.target_ids]
+        BulkSend.objects.filter(pk=bulk.pk).update(
+            state=BulkSend.State.FAILED, error=refusal.message, skipped=skipped, finished_at=timezone.now()
+        )
+        return BulkSend.objects.get(pk=bulk.pk)
+    written_field = "document_id" if bulk.target == BulkSend.Target.DOCUMENTS else "contact_id"
+    done = set(Message.objects.filter(bulk=bulk).values_list(written_field, flat=True))
+    pending: list[tuple[int, str, _Checked]] = []
+    skipped: list[Skipped] = []
+    for pk, label, subject in _subjects(organization, bulk.target, bulk.module, bulk.target_ids):
+        if pk in done:
+            continue
+        if isinstance(subject, NotificationRefused):
+            skipped.append(Skipped(pk, label, subject.code, subject.message))
+            continue
+        try:
+            pending.append((pk, label, _checked(context, subject)))
+        except NotificationRefused as refusal:
+            skipped.append(Skipped(pk, label, refusal.code, refusal.message))
+        if len(pending) >= CHUNK_SIZE:
+            skipped += _write_chunk(bulk, pending)
+            pending = []
+    if pending:
+        skipped += _write_chunk(bulk, pending)
+    BulkSend.objects.filter(pk=bulk.pk).update(
+        state=BulkSend.State.DONE, skipped=[item.as_dict() for item in skipped], finished_at=timezone.now()
+    )
+    return BulkSend.objects.get(pk=bulk.pk)
+
+
+def _write_chunk(bulk: BulkSend, pending: list[tuple[int, str, _Checked]]) -> list[Skipped]:
+    """Write the chunk's messages and reservations in one transaction. When the credits don't
+    cover it, the longest run of documents that fits is written and the rest is returned as
+    skipped (a few tries: another send may be taking credits at the same moment)."""
+    organization = bulk.organization
+    built = [
+        (pk, label, [_message_build(checked, recipient, bulk.created_by) for recipient in checked.recipients])
+        for pk, label, checked in pending
+    ]
+    for _pk, _label, group in built:
+        for message in group:
+            message.bulk = bulk
+    skipped: list[Skipped] = []
+    for _attempt in range(4):
+        if not built:
+            return skipped
+        try:
+            with transaction.atomic():
+                messages = messages_queue([message for _pk, _label, group in built for message in group])
+                credits_reserve(organization=organization, requests=reservation_requests(organization, messages))
+                BulkSend.objects.filter(pk=bulk.pk).update(
+                    sent=F("sent") + len(built), messages_queued=F("messages_queued") + len(messages)
+                )
+            return skipped
+        except InsufficientCredits as exc:
+            for _pk, _label, group in built:
+                for message in group:  # the rolled-back INSERT's ids are gone: insert afresh
+                    message.pk = None
+                    message._state.adding = True
+            fitting = _fitting(organization, built, exc.available)
+            skipped += [_no_credits(pk, label) for pk, label, _group in built[len(fitting) :]]
+            if len(fitting) == len(built):
+                break
+            built = fitting
+    return skipped + [_no_credits(pk, label) for pk, label, _group in built]
+
+
+def _fitting(
+    organization: Organization, built: list[tuple[int, str, list[Message]]], available: Decimal
+) -> list[tuple[int, str, list[Message]]]:
+    """The longest prefix of documents whose messages fit in ``available`` credits."""
+    fitting, total = [], Decimal("0")
+    for item in built:
+        cost = sum(
+            (credits_price(organization=organization, category=m.category, phone=m.phone) for m in item[2]),
+            Decimal("0"),
+        )
+        if total + cost > available:
+            break
+        total += cost
+        fitting.append(item)
+    return fitting
+
+
+def _no_credits(pk: int, label: str) -> Skipped:
+    return Skipped(
+        pk,
+        label,
+        "insufficient_credits",
+        _("Not enough IM credits left for this one. Buy IM credits and send it again."),
+    )
+
+
+# --- Progress -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkProgress:
+    bulk: BulkSend
+    counts: dict[str, int]
+
+    @property
+    def messages(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def finished(self) -> int:
+        """Messages that reached a status nothing but a read receipt changes: sent, delivered, read, failed."""
+        final = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED)
+        return sum(count for status, count in self.counts.items() if status in final)
+
+    @property
+    def percent(self) -> int:
+        if self.bulk.state in (BulkSend.State.PENDING, BulkSend.State.RUNNING) or not self.messages:
+            written = self.bulk.sent + len(self.bulk.skipped)
+            return int(50 * written / self.bulk.total) if self.bulk.total else 0
+        return 50 + int(50 * self.finished / self.messages)
+
+    @property
+    def is_complete(self) -> bool:
+        return self.bulk.state in (BulkSend.State.DONE, BulkSend.State.FAILED) and self.finished == self.messages
+
+
+def bulk_progress(*, bulk: BulkSend) -> BulkProgress:
+    """The bulk send's messages counted by status (one query)."""
+    bulk.refresh_from_db()
+    rows = Message.objects.filter(bulk=bulk).values("status").annotate(n=Count("pk")).order_by()
+    return BulkProgress(bulk=bulk, counts={row["status"]: row["n"] for row in rows})
+
+
+def bulk_sends_sweep(*, older_than_minutes: int = 10) -> int:
+    """Beat: a bulk send whose worker died stays RUNNING; put it back to PENDING and enqueue it
+    (the rerun skips what it already wrote). A PENDING one whose task was lost is enqueued again."""
+    cutoff = timezone.now() - timezone.timedelta(minutes=older_than_minutes)
+    stuck = list(
+        BulkSend.objects.filter(state=BulkSend.State.RUNNING, started_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    BulkSend.objects.filter(pk__in=stuck, state=BulkSend.State.RUNNING).update(state=BulkSend.State.PENDING)
+    lost = list(
+        BulkSend.objects.filter(state=BulkSend.State.PENDING, created_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    for bulk_id in set(stuck) | set(lost):
+        _enqueue(bulk_id)
+    return len(set(stuck) | set(lost))
