@@ -478,3 +478,28 @@ def test_a_message_never_delivered_in_30_days_is_not_charged(
     assert messages_sweep(now=now + datetime.timedelta(days=31))["credits_released"] == 1
     assert Reservation.objects.get(reference=f"whatsapp.message:{first.pk}").status == "released"
     assert Reservation.objects.get(reference=f"whatsapp.message:{second.pk}").status == "settled"
+
+
+def test_a_static_attachment_is_uploaded_once_and_reused_for_every_customer(
+    meta, account, organization, django_capture_on_commit_callbacks
+) -> None:
+    from templates_mgmt.choices import AttachmentMode, HeaderType
+    from tests.templates_mgmt.factories import PDF, static_file
+
+    make_approved_template(
+        account,
+        Module.CUSTOMERS,
+        name="price_list",
+        header_type=HeaderType.DOCUMENT,
+        attachment_mode=AttachmentMode.STATIC,
+        attachment=static_file(PDF, "prices.pdf"),
+    )
+    customers = [make_contact(organization) for _ in range(3)]
+    with django_capture_on_commit_callbacks(execute=False):
+        messages = [notification_send(subject=subject_for_contact(contact=c)).messages[0] for c in customers]
+    for message in messages:
+        assert message.payload["media"]["source"] == "static"
+        message_dispatch(message_id=message.pk)
+    assert len(meta.uploads) == 1 and PDF in meta.uploads[0]
+    headers = [sent["template"]["components"][0]["parameters"][0]["document"] for sent in meta.sends]
+    assert headers == [{"id": "media-1", "filename": "prices.pdf"}] * 3
