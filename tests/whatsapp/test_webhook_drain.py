@@ -135,6 +135,15 @@ def test_a_redelivered_body_enqueues_nothing(client: Client, account: WhatsAppAc
     assert enqueued == ["drain"] and WebhookEvent.objects.count() == 1
 
 
+@pytest.mark.redis
+def test_the_cache_reuses_one_redis_client_instead_of_building_one_per_call() -> None:
+    backend = cache._cache  # config.redis_cache: redis-py builds ~170 callbacks per client
+
+    assert backend.get_client(write=True) is backend.get_client(write=False)
+    assert cache.add("probe", 1, timeout=5) and not cache.add("probe", 2, timeout=5)
+    assert cache.get("probe") == 1
+
+
 # --- The drain ---------------------------------------------------------------------------------
 
 

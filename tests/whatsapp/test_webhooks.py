@@ -1,7 +1,8 @@
 """``/webhooks/whatsapp/``: Meta-shaped payloads from ``fixtures/webhooks/``, signed as Meta signs them.
 
 Each test posts a fixture through Django's test client (the real view, signature check and
-storage) and runs the Celery task eagerly, then checks the rows an accountant will see.
+storage) and runs the Celery drain it enqueues eagerly, then checks the rows an accountant will see.
+The drain itself (batches, the drain key, concurrency, outages) is tested in ``test_webhook_drain``.
 """
 
 from __future__ import annotations
@@ -272,8 +273,9 @@ def test_statuses_for_unknown_messages_are_retried_then_closed(client: Client, i
     from whatsapp.services.webhooks import webhook_event_store
 
     event_id = webhook_event_store(body=body)
-    with pytest.raises(RetryLater):
+    with pytest.raises(RetryLater) as retry:
         webhook_event_process(event_id=event_id)
+    assert retry.value.countdown == 2
     assert WebhookEvent.objects.get(pk=event_id).state == "pending"
     outcome = webhook_event_process(event_id=event_id, final_attempt=True)
     event = WebhookEvent.objects.get(pk=event_id)

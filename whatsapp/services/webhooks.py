@@ -1,7 +1,7 @@
 """Meta's webhooks, after the receiver accepted them: store once, then apply every change.
 
 A body is stored raw with its SHA-256 as the unique key (Meta redelivers the same bytes until it
-gets a 200), then :func:`webhook_event_process` walks every entry and every change — Meta batches
+gets a 200), then :func:`webhook_payload_apply` walks every entry and every change — Meta batches
 them — and hands each to a ``handle_<field>`` function. Every handler is idempotent (statuses only
 move forward, inbound messages are unique by wamid, template events older than the applied one
 change nothing), so processing an event twice, or two events in any order, is harmless.
