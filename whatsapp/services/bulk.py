@@ -30,8 +30,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from books.models import Contact, ContactPerson, Document, Organization
-from credits.selectors import credit_balance_get
-from credits.services import InsufficientCredits, credits_price, credits_reserve
+from credits.selectors import PriceTable, credit_balance_get, price_table_get
+from credits.services import InsufficientCredits, credits_reserve
 from templates_mgmt.models import MessageTemplate
 from templates_mgmt.modules import MODULES
 from templates_mgmt.selectors import template_default_get
@@ -45,6 +45,7 @@ from whatsapp.services.notifications import (
     Subject,
     _Checked,
     _message_build,
+    message_price,
     recipients_or_why_not,
     reservation_requests,
     send_context,
@@ -154,6 +155,7 @@ def bulk_plan(
     template = template or template_default_get(organization=organization, module=module)
     plan = BulkPlan(module=module, template=template, total=len(ids))
     plan.credits_available = credit_balance_get(organization=organization).available
+    prices = price_table_get(organization=organization)
     try:
         context = send_context(organization=organization, module=module, template=template)
     except NotificationRefused as refusal:
@@ -170,7 +172,7 @@ def bulk_plan(
             continue
         plan.sendable += 1
         plan.messages += len(checked.recipients)
-        plan.credits_needed += checked.credits_needed()
+        plan.credits_needed += checked.credits_needed(prices)
     return plan
 
 
@@ -300,6 +302,7 @@ def _write_chunk(bulk: BulkSend, pending: list[tuple[int, str, _Checked]]) -> li
     cover it, the longest run of documents that fits is written and the rest is returned as
     skipped (a few tries: another send may be taking credits at the same moment)."""
     organization = bulk.organization
+    prices = price_table_get(organization=organization)
     built = [
         (pk, label, [_message_build(checked, recipient, bulk.created_by) for recipient in checked.recipients])
         for pk, label, checked in pending
@@ -314,7 +317,9 @@ def _write_chunk(bulk: BulkSend, pending: list[tuple[int, str, _Checked]]) -> li
         try:
             with transaction.atomic():
                 messages = messages_queue([message for _pk, _label, group in built for message in group])
-                credits_reserve(organization=organization, requests=reservation_requests(organization, messages))
+                credits_reserve(
+                    organization=organization, requests=reservation_requests(organization, messages, prices)
+                )
                 BulkSend.objects.filter(pk=bulk.pk).update(
                     sent=F("sent") + len(built), messages_queued=F("messages_queued") + len(messages)
                 )
@@ -324,7 +329,7 @@ def _write_chunk(bulk: BulkSend, pending: list[tuple[int, str, _Checked]]) -> li
                 for message in group:  # the rolled-back INSERT's ids are gone: insert afresh
                     message.pk = None
                     message._state.adding = True
-            fitting = _fitting(organization, built, exc.available)
+            fitting = _fitting(prices, built, exc.available)
             skipped += [_no_credits(pk, label) for pk, label, _group in built[len(fitting) :]]
             if len(fitting) == len(built):
                 break
@@ -333,15 +338,12 @@ def _write_chunk(bulk: BulkSend, pending: list[tuple[int, str, _Checked]]) -> li
 
 
 def _fitting(
-    organization: Organization, built: list[tuple[int, str, list[Message]]], available: Decimal
+    prices: PriceTable, built: list[tuple[int, str, list[Message]]], available: Decimal
 ) -> list[tuple[int, str, list[Message]]]:
     """The longest prefix of documents whose messages fit in ``available`` credits."""
     fitting, total = [], Decimal("0")
     for item in built:
-        cost = sum(
-            (credits_price(organization=organization, category=m.category, phone=m.phone) for m in item[2]),
-            Decimal("0"),
-        )
+        cost = sum((message_price(prices, m.category, m.phone) for m in item[2]), Decimal("0"))
         if total + cost > available:
             break
         total += cost

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import datetime
 
-import phonenumbers
 from django.utils import timezone
 
 from books.models import Organization
 from credits.choices import ReservationStatus
 from credits.models import Reservation
-from credits.services import reservation_release, reservation_settle
+from credits.services import phone_calling_code, reservation_release, reservation_settle
 from whatsapp.choices import MessageStatus, MessageType
 from whatsapp.models import Message
 
@@ -30,14 +29,6 @@ UNDELIVERED_AFTER = datetime.timedelta(days=30)
 def credits_reference(message_id: int) -> str:
     """The credits reservation of one message."""
     return f"{REFERENCE_PREFIX}{message_id}"
-
-
-def country_code(phone: str) -> str:
-    """The calling code of an E.164 number (``"91"``), which Meta's rates depend on."""
-    try:
-        return str(phonenumbers.parse(phone).country_code or "")
-    except phonenumbers.NumberParseException:
-        return ""
 
 
 def message_credits_release(message: Message, *, organization: Organization | None = None) -> None:
@@ -66,7 +57,7 @@ def message_credits_follow(message: Message, *, organization: Organization, stat
         reference=credits_reference(message.pk),
         billable=billable,
         category=category,
-        country_code=country_code(message.phone),
+        country_code=phone_calling_code(phone=message.phone),
     )
 
 

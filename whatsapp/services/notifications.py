@@ -41,8 +41,8 @@ from books.models import Contact, ContactPerson, Document, Organization
 from books.phone import is_valid_e164
 from books.selectors import Statement, statement_build
 from credits.formatting import credits_format
-from credits.selectors import credit_balance_get
-from credits.services import InsufficientCredits, ReservationRequest, credits_price, credits_reserve
+from credits.selectors import PriceTable, credit_balance_get, price_table_get
+from credits.services import InsufficientCredits, ReservationRequest, credits_reserve, phone_calling_code
 from templates_mgmt.choices import AttachmentMode, HeaderType, Module, TemplateStatus
 from templates_mgmt.models import MessageTemplate
 from templates_mgmt.modules import MODULES
@@ -51,12 +51,21 @@ from templates_mgmt.selectors import module_is_enabled, template_default_get
 from whatsapp.choices import Audience, Category
 from whatsapp.models import Message, NotificationRequest, PhoneNumber, WhatsAppAccount
 from whatsapp.selectors.accounts import account_get_live, channel_number
-from whatsapp.services.charges import country_code, credits_reference
+from whatsapp.services.charges import credits_reference
 from whatsapp.services.dispatch import message_template_build, messages_queue
 
+
+def _kind_modules() -> dict[str, str]:
+    """The first module of a kind is its default (invoices, not payment reminders, for an invoice)."""
+    modules: dict[str, str] = {}
+    for module, spec in MODULES.items():
+        if spec.document_kind:
+            modules.setdefault(spec.document_kind, module)
+    return modules
+
+
 #: The module a document is sent from by default ("Send → WhatsApp message").
-KIND_MODULES: dict[str, str] = {spec.document_kind: module for module, spec in MODULES.items() if spec.document_kind}
-KIND_MODULES["invoice"] = Module.INVOICES  # payment reminders share the kind; the invoice module is the default
+KIND_MODULES: dict[str, str] = _kind_modules()
 
 #: Placeholder given to the renderer for a media header; dispatch puts the uploaded id in its place.
 _PENDING_MEDIA = "pending-upload"
@@ -367,13 +376,13 @@ class _Checked:
     template: MessageTemplate
     category: str
     recipients: list[RecipientCheck]
+    #: The first recipient's components, rendered by the check; reused when that message is built.
+    first_components: list[dict[str, Any]] = field(default_factory=list)
 
-    def credits_needed(self) -> Decimal:
-        organization = self.subject.organization
-        prices = (
-            credits_price(organization=organization, category=self.category, phone=r.phone) for r in self.recipients
-        )
-        return sum(prices, Decimal("0"))
+    def credits_needed(self, prices: PriceTable | None = None) -> Decimal:
+        """What the recipients' messages reserve; ``prices`` saves the price query when pricing many."""
+        prices = prices or price_table_get(organization=self.subject.organization)
+        return sum((message_price(prices, self.category, r.phone) for r in self.recipients), Decimal("0"))
 
 
 def notification_send(
@@ -516,12 +525,12 @@ def subject_check(context: SendContext, subject: Subject, persons: Sequence[Cont
             % {"number": document.number, "status": document.get_status_display().lower()},
         )
     try:
-        template_components_render(
+        components = template_components_render(
             template=context.template, person=persons[0], media_id=_PENDING_MEDIA, **subject.render_sources()
         )
     except TemplateNotSendable as exc:
         raise NotificationRefused("template_not_sendable", exc.message, field="template") from exc
-    return _Checked(subject, context.account, phone_number, context.template, context.category, recipients)
+    return _Checked(subject, context.account, phone_number, context.template, context.category, recipients, components)
 
 
 def _check(subject: Subject, template: MessageTemplate | None, persons: Sequence[ContactPerson]) -> _Checked:
@@ -534,9 +543,12 @@ def _message_build(checked: _Checked, recipient: RecipientCheck, user: Any) -> M
     """One recipient's message, rendered now (what the preview showed is what goes), not saved."""
     subject, template = checked.subject, checked.template
     sources = subject.render_sources()
-    components = template_components_render(
-        template=template, person=recipient.person, media_id=_PENDING_MEDIA, **sources
-    )
+    if recipient is checked.recipients[0] and checked.first_components:
+        components = checked.first_components
+    else:
+        components = template_components_render(
+            template=template, person=recipient.person, media_id=_PENDING_MEDIA, **sources
+        )
     media = _media_plan(template, subject, components)
     content = template_preview(template=template, person=recipient.person, **sources).body
     return message_template_build(
@@ -560,14 +572,23 @@ def _message_build(checked: _Checked, recipient: RecipientCheck, user: Any) -> M
     )
 
 
-def reservation_requests(organization: Organization, messages: Sequence[Message]) -> list[ReservationRequest]:
-    """One credits reservation per message, at the price of its category and recipient's country."""
+def message_price(prices: PriceTable, category: str, phone: str) -> Decimal:
+    """Credits one message of ``category`` to ``phone`` reserves."""
+    return prices.price(category, phone_calling_code(phone=phone))
+
+
+def reservation_requests(
+    organization: Organization, messages: Sequence[Message], prices: PriceTable | None = None
+) -> list[ReservationRequest]:
+    """One credits reservation per message, at the price of its category and recipient's country
+    (one price query for all of them)."""
+    prices = prices or price_table_get(organization=organization)
     return [
         ReservationRequest(
             reference=credits_reference(message.pk),
-            amount=credits_price(organization=organization, category=message.category, phone=message.phone),
+            amount=message_price(prices, message.category, message.phone),
             category=message.category,
-            country_code=country_code(message.phone),
+            country_code=phone_calling_code(phone=message.phone),
         )
         for message in messages
     ]
