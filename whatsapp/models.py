@@ -266,6 +266,10 @@ class Message(models.Model):
     billable = models.BooleanField(_("billable"), null=True, blank=True)
 
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # Dispatch: when a pump claimed the row (a lease: a row claimed but never started is queued
+    # again when it runs out), and the earliest time it may go (backoff, pair rate, daily limit).
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    send_after = models.DateTimeField(_("not before"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -280,6 +284,12 @@ class Message(models.Model):
             models.Index(fields=["organization", "-created_at"], name="message_org_recent"),
             models.Index(fields=["organization", "phone", "-created_at"], name="message_org_phone_recent"),
             models.Index(fields=["document", "-created_at"], name="message_document_recent"),
+            # What dispatch pumps claim: the queued outbound rows of a number, oldest first.
+            models.Index(
+                fields=["phone_number", "id"],
+                condition=Q(status=MessageStatus.QUEUED, direction=Direction.OUTBOUND),
+                name="message_queued_by_number",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
