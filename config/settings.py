@@ -257,6 +257,16 @@ WHATSAPP_GRAPH_URL = env(
     "WHATSAPP_GRAPH_URL",
     default="http://127.0.0.1:8000/sandbox/graph" if WHATSAPP_SANDBOX_ENABLED else "https://graph.facebook.com",
 )
+# Dispatch: "batch" pumps (paced per number through the shared limiter, concurrent HTTP calls), or
+# "per_message" (one task and one fresh connection per message: the naive way, for comparison).
+WHATSAPP_DISPATCH_MODE = env("WHATSAPP_DISPATCH_MODE", default="batch")
+if WHATSAPP_DISPATCH_MODE not in ("batch", "per_message"):
+    raise ImproperlyConfigured(f"WHATSAPP_DISPATCH_MODE must be batch or per_message, not {WHATSAPP_DISPATCH_MODE!r}.")
+# HTTP calls one dispatch pump keeps in flight (at 100 ms a call, 100 carry 1,000 msg/s).
+WHATSAPP_DISPATCH_CONCURRENCY = env.int("WHATSAPP_DISPATCH_CONCURRENCY", default=100)
+# Pace each number at this fraction of the rate Meta allows it (80 or 1,000 msg/s): a margin for
+# network jitter, which bunches evenly spaced requests on arrival.
+WHATSAPP_PACE_HEADROOM = env.float("WHATSAPP_PACE_HEADROOM", default=0.9)
 
 # --- IM credits ----------------------------------------------------------------------------------
 # Which payment gateway sells IM credits: "stripe" (Stripe Checkout), or "sandbox", a checkout page

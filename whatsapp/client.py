@@ -480,7 +480,8 @@ class CloudAPI:
     """The Cloud API for one access token (one business account).
 
     Cheap to create: it holds the token and the base URL and borrows the process's shared pool.
-    Pass ``transport`` (httpx2's ``MockTransport`` in unit tests) to give it a private client.
+    Pass ``transport`` (httpx2's ``MockTransport`` in unit tests), or ``own_pool=True``, to give it
+    a private client (close it after use).
     Safe to use from many threads at once.
     """
 
@@ -491,6 +492,7 @@ class CloudAPI:
         base_url: str | None = None,
         version: str | None = None,
         transport: httpx2.BaseTransport | None = None,
+        own_pool: bool = False,
     ) -> None:
         # A newline or space in the token would make httpx2 raise an error quoting the header.
         if not isinstance(access_token, str) or not _TOKEN_CHARS.match(access_token):
@@ -501,7 +503,7 @@ class CloudAPI:
         if urlsplit(self.base_url).scheme not in {"http", "https"} or not urlsplit(self.base_url).hostname:
             raise ValueError(f"WHATSAPP_GRAPH_URL must be an http(s) URL, got {self.base_url!r}")
         self._origin = _origin(self.base_url)
-        self._own_client = _build_http_client(transport) if transport is not None else None
+        self._own_client = _build_http_client(transport) if transport is not None or own_pool else None
 
     def __repr__(self) -> str:
         return f"CloudAPI(base_url={self.base_url!r}, version={self.version!r})"

@@ -14,5 +14,11 @@ def cloud_api(access_token: str) -> CloudAPI:
     return CloudAPI(access_token)
 
 
+def fresh_cloud_api(access_token: str) -> CloudAPI:
+    """A client with a connection pool of its own (close it after use): a new connection per
+    request, the naive way ``make bench`` compares batched dispatch with."""
+    return CloudAPI(access_token, own_pool=True)
+
+
 def account_cloud_api(account: WhatsAppAccount) -> CloudAPI:
     return cloud_api(account.access_token)

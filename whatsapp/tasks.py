@@ -65,6 +65,15 @@ def message_dispatch_task(self, message_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def dispatch_pump_task() -> dict[str, int]:
+    """Send queued messages in batches, paced per number, for a few seconds; the next pump
+    carries on (see whatsapp.services.pump). A second delivery finds the first one running."""
+    from whatsapp.services.pump import dispatch_pump
+
+    return dispatch_pump().as_dict()
+
+
+@shared_task(ignore_result=True)
 def messages_sweep_task() -> dict[str, int]:
     """Beat: re-enqueue lost dispatches, fail sends WhatsApp never confirmed."""
     return messages_sweep()

@@ -123,7 +123,7 @@ def test_one_queued_message_and_one_reservation_per_recipient(
     monkeypatch, template, invoice, organization, django_capture_on_commit_callbacks
 ) -> None:
     enqueued: list[int] = []
-    monkeypatch.setattr("whatsapp.services.dispatch._enqueue", enqueued.append)
+    monkeypatch.setattr("whatsapp.services.dispatch._dispatch_after_commit", enqueued.extend)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         result = send(invoice)
         assert not enqueued  # nothing is dispatched before the transaction commits

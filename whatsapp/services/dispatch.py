@@ -21,11 +21,13 @@ import datetime
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -35,8 +37,8 @@ from books.phone import is_valid_e164
 from books.selectors import statement_build
 from templates_mgmt.attachments import file_bytes
 from whatsapp.choices import Category, Direction, MessageStatus, MessageType
-from whatsapp.client import MAX_TEXT_LENGTH, CloudAPIError
-from whatsapp.cloud import account_cloud_api
+from whatsapp.client import MAX_TEXT_LENGTH, CloudAPI, CloudAPIError, SendResult
+from whatsapp.cloud import account_cloud_api, fresh_cloud_api
 from whatsapp.models import MediaUpload, Message, PhoneNumber, WhatsAppAccount
 from whatsapp.services.charges import message_credits_release, undelivered_credits_release
 
@@ -46,8 +48,13 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 #: A ``sending`` row with no answer and no webhook after this long is failed as unconfirmed.
 UNCONFIRMED_AFTER = datetime.timedelta(minutes=15)
+#: A row a pump claimed but did not start within this long belonged to a worker that died.
+CLAIM_LEASE = datetime.timedelta(minutes=2)
 #: A ``queued`` row whose task was lost is enqueued again after this long.
 STUCK_QUEUED_AFTER = datetime.timedelta(minutes=5)
+#: Dispatch modes (``WHATSAPP_DISPATCH_MODE``).
+BATCH = "batch"
+PER_MESSAGE = "per_message"
 #: An uploaded file is reused for this long (Meta keeps media 30 days).
 MEDIA_REUSE_FOR = datetime.timedelta(days=25)
 
@@ -134,7 +141,7 @@ def messages_queue(messages: Sequence[Message]) -> list[Message]:
     """Save many built messages in one INSERT and enqueue each one's dispatch on commit."""
     saved = Message.objects.bulk_create(messages)
     ids = [message.pk for message in saved]
-    transaction.on_commit(lambda: [_enqueue(message_id) for message_id in ids])
+    transaction.on_commit(lambda: _dispatch_after_commit(ids))
     return saved
 
 
@@ -198,26 +205,47 @@ def message_template_queue(**fields: Any) -> Message:
 
 def _save_and_enqueue(message: Message) -> Message:
     message.save(force_insert=True)
-    transaction.on_commit(lambda: _enqueue(message.pk))
+    message_id = message.pk
+    transaction.on_commit(lambda: _dispatch_after_commit([message_id]))
     return message
 
 
-def _enqueue(message_id: int) -> None:
+def dispatch_mode() -> str:
+    """``batch`` (pumps send many messages per task, paced and concurrent) or ``per_message`` (one
+    task and one fresh connection per message: the naive way, kept for ``make bench``'s comparison)."""
+    mode = getattr(settings, "WHATSAPP_DISPATCH_MODE", BATCH)
+    return PER_MESSAGE if mode == PER_MESSAGE else BATCH
+
+
+def _dispatch_after_commit(message_ids: Sequence[int]) -> None:
+    if dispatch_mode() == PER_MESSAGE:
+        for message_id in message_ids:
+            _enqueue(message_id)
+    else:
+        from whatsapp.services.pump import dispatch_wake
+
+        dispatch_wake()
+
+
+def _enqueue(message_id: int, countdown: float = 0) -> None:
     from whatsapp.tasks import message_dispatch_task
 
     try:
-        message_dispatch_task.delay(message_id)
+        message_dispatch_task.apply_async((message_id,), countdown=countdown or None)
     except Exception:  # the broker is down: the row is queued, the sweeper sends it later
         logger.exception("Could not enqueue dispatch of WhatsApp message %s; the sweeper will.", message_id)
 
 
 def message_dispatch(*, message_id: int) -> Message | None:
-    """Send one queued message; None when there was nothing to claim (already sent or being sent).
+    """Send one queued message now; None when there was nothing to claim (already sent or being sent).
 
+    The per-message path (``WHATSAPP_DISPATCH_MODE = "per_message"``, and tests of one send);
+    batch mode sends through :mod:`whatsapp.services.pump` with the same rules.
     Raises :class:`RetryDispatch` for a retryable error (the row is queued again first).
     """
+    now = timezone.now()
     claimed = Message.objects.filter(pk=message_id, status=MessageStatus.QUEUED, direction=Direction.OUTBOUND).update(
-        status=MessageStatus.SENDING, sending_at=timezone.now(), attempts=F("attempts") + 1
+        status=MessageStatus.SENDING, claimed_at=now, sending_at=now, send_after=None, attempts=F("attempts") + 1
     )
     if not claimed:
         return None
@@ -225,34 +253,81 @@ def message_dispatch(*, message_id: int) -> Message | None:
     account, phone_number = message.account, message.phone_number
     if account is None or phone_number is None or not account.can_send:
         return _fail(message, None, _("WhatsApp is not active for this organization."), "")
+    fresh = dispatch_mode() == PER_MESSAGE
+    api = fresh_cloud_api(account.access_token) if fresh else account_cloud_api(account)
     try:
-        result = _send(account, phone_number, message)
-    except CloudAPIError as exc:
+        result = send_call(api, send_prepare(api, phone_number, message))
+    except (CloudAPIError, ValueError) as exc:
+        countdown = send_error_apply(message, exc)
+        if countdown is not None:
+            raise RetryDispatch(countdown=countdown) from exc
+        message.refresh_from_db()
+        return message
+    finally:
+        if fresh:
+            api.close()
+    sent_apply({message.pk: result.wamid})
+    message.refresh_from_db()
+    return message
+
+
+def sent_apply(wamids: Mapping[int, str]) -> None:
+    """Store the wamids Meta answered with, in one UPDATE. A fast webhook may have stored one
+    already (matched by callback data): a stored wamid is never replaced."""
+    if not wamids:
+        return
+    Message.objects.filter(pk__in=list(wamids), wamid__isnull=True).update(
+        wamid=Case(*(When(pk=pk, then=Value(wamid)) for pk, wamid in wamids.items())),
+        updated_at=timezone.now(),
+    )
+
+
+def send_error_apply(message: Message, exc: Exception) -> float | None:
+    """Record on its row what a failed send means: the seconds until it may be tried again (the row
+    is queued again, not before then), or None — failed for good (credits released), or waiting for
+    a webhook because Meta may have taken it (no answer: never retried blindly)."""
+    if isinstance(exc, CloudAPIError):
         if exc.ambiguous:
             logger.warning("WhatsApp message %s: no answer from Meta; waiting for a webhook.", message.pk)
             Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
                 error_title=exc.title[:255], error_details=exc.details or exc.message
             )
-            return message
+            return None
         if exc.retryable and message.attempts < MAX_ATTEMPTS:
-            Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(status=MessageStatus.QUEUED)
-            raise RetryDispatch(countdown=_backoff(exc, message.attempts)) from exc
-        return _fail(message, exc.code, exc.title, exc.details or exc.message, subcode=exc.subcode)
-    except ValueError as exc:  # the stored request can't be sent as it is (client-side validation)
-        return _fail(message, None, _("The message could not be sent as written."), str(exc))
-    # A fast webhook may have stored the wamid (matched by callback data) already.
-    Message.objects.filter(pk=message.pk, wamid__isnull=True).update(wamid=result.wamid)
-    message.refresh_from_db()
-    return message
+            countdown = _backoff(exc, message.attempts)
+            Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+                status=MessageStatus.QUEUED,
+                claimed_at=None,
+                send_after=timezone.now() + datetime.timedelta(seconds=countdown),
+            )
+            return countdown
+        _fail(message, exc.code, exc.title, exc.details or exc.message, subcode=exc.subcode)
+        return None
+    # The stored request can't be sent as it is (client-side validation, a deleted document).
+    _fail(message, None, _("The message could not be sent as written."), str(exc))
+    return None
 
 
-def _send(account: WhatsAppAccount, phone_number: PhoneNumber, message: Message) -> Any:
-    api = account_cloud_api(account)
+@dataclass(frozen=True, slots=True)
+class SendCall:
+    """One send request, ready to go: only HTTP is left (safe to run on another thread)."""
+
+    kind: str
+    phone_number_id: str
+    to: str
+    body: Mapping[str, Any]
+    components: list[dict[str, Any]] | None
+    callback_data: str
+
+
+def send_prepare(api: CloudAPI, phone_number: PhoneNumber, message: Message) -> SendCall:
+    """The request for a claimed message; uploads its header file first when it has one (database
+    and HTTP, on the calling thread). Raises CloudAPIError (an upload failed; a retry is always
+    safe, nothing was sent) or ValueError (the message can't be sent as stored)."""
     payload = message.payload
     kind = payload.get("type")
     body = payload.get(kind) or {}
-    common = {"biz_opaque_callback_data": str(message.pk)}
-    to = message.phone
+    components = None
     if kind == MessageType.TEMPLATE:
         components = body.get("components")
         if payload.get("media"):
@@ -264,22 +339,31 @@ def _send(account: WhatsAppAccount, phone_number: PhoneNumber, message: Message)
                 exc.ambiguous = False
                 raise
             components = _with_media(components, payload["media"], media_id)
+    return SendCall(
+        kind=str(kind),
+        phone_number_id=phone_number.phone_number_id,
+        to=message.phone,
+        body=body,
+        components=components,
+        callback_data=str(message.pk),
+    )
+
+
+def send_call(api: CloudAPI, call: SendCall) -> SendResult:
+    """Send a prepared request (HTTP only: no database, so any thread may run it)."""
+    body, common = call.body, {"biz_opaque_callback_data": call.callback_data}
+    if call.kind == MessageType.TEMPLATE:
         return api.send_template(
-            phone_number.phone_number_id,
-            to,
-            body["name"],
-            body["language"]["code"],
-            components,
-            **common,
+            call.phone_number_id, call.to, body["name"], body["language"]["code"], call.components, **common
         )
-    if kind == MessageType.TEXT:
+    if call.kind == MessageType.TEXT:
         return api.send_text(
-            phone_number.phone_number_id, to, body["body"], preview_url=bool(body.get("preview_url")), **common
+            call.phone_number_id, call.to, body["body"], preview_url=bool(body.get("preview_url")), **common
         )
     return api.send_media(
-        phone_number.phone_number_id,
-        to,
-        kind,
+        call.phone_number_id,
+        call.to,
+        call.kind,
         media_id=body.get("id"),
         link=body.get("link"),
         caption=body.get("caption"),
@@ -377,18 +461,37 @@ def _fail(message: Message, code: int | None, title: str, details: str, *, subco
 
 
 def messages_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
-    """Beat: re-enqueue queued rows whose task was lost; fail sends Meta never confirmed."""
+    """Beat: send again what a lost task or a dead worker left, fail sends Meta never confirmed.
+
+    - Rows a pump claimed but never started (``sending_at`` empty) when the claim lease ran out:
+      the worker died before sending them, so they are queued again (nothing went out).
+    - Queued rows still waiting after :data:`STUCK_QUEUED_AFTER` that are due: dispatch is woken
+      (a lost task, a broker outage). Rows waiting out a backoff (``send_after``) are left alone.
+    - Started rows with no wamid and no webhook after :data:`UNCONFIRMED_AFTER`: failed with a hint
+      to check before resending (Meta may or may not have sent them; resending could double).
+    """
     now = now or timezone.now()
-    stuck = list(
-        Message.objects.filter(
-            direction=Direction.OUTBOUND, status=MessageStatus.QUEUED, queued_at__lt=now - STUCK_QUEUED_AFTER
-        )
-        # A row put back for a retry waits out its backoff (up to 15 minutes for pair-rate limits).
-        .filter(Q(sending_at__isnull=True) | Q(sending_at__lt=now - UNCONFIRMED_AFTER))
-        .values_list("pk", flat=True)[:1000]
-    )
-    for message_id in stuck:
-        _enqueue(message_id)
+    abandoned = Message.objects.filter(
+        direction=Direction.OUTBOUND,
+        status=MessageStatus.SENDING,
+        sending_at__isnull=True,
+        claimed_at__lt=now - CLAIM_LEASE,
+    ).update(status=MessageStatus.QUEUED, claimed_at=None)
+    due = Q(send_after__isnull=True) | Q(send_after__lte=now)
+    stuck = Message.objects.filter(
+        direction=Direction.OUTBOUND, status=MessageStatus.QUEUED, queued_at__lt=now - STUCK_QUEUED_AFTER
+    ).filter(due)
+    if dispatch_mode() == PER_MESSAGE:
+        stuck_ids = list(stuck.values_list("pk", flat=True)[:1000])
+        for message_id in stuck_ids:
+            _enqueue(message_id)
+        requeued = len(stuck_ids)
+    else:
+        requeued = stuck.count()
+        if requeued or abandoned:
+            from whatsapp.services.pump import dispatch_wake
+
+            dispatch_wake(force=True)
     unconfirmed_rows = list(
         Message.objects.filter(
             direction=Direction.OUTBOUND,
@@ -401,7 +504,12 @@ def messages_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
     for row in unconfirmed_rows:
         unconfirmed += _unconfirmed_fail(row, now)
     released = undelivered_credits_release(now=now)
-    return {"requeued": len(stuck), "unconfirmed": unconfirmed, "credits_released": released}
+    return {
+        "requeued": requeued,
+        "abandoned": abandoned,
+        "unconfirmed": unconfirmed,
+        "credits_released": released,
+    }
 
 
 def _unconfirmed_fail(message: Message, now: datetime.datetime) -> int:

@@ -1,0 +1,575 @@
+"""Batched dispatch: a pump claims queued messages by the hundred, paces them and sends them
+concurrently, so that a slow Graph API (100–300 ms a call) does not cap the rate.
+
+One pump runs as one Celery task (:func:`dispatch_pump`, woken by :func:`dispatch_wake` when
+messages are queued). In a loop it
+
+1. **claims**, for each phone number with due ``queued`` rows, about two seconds of that number's
+   sends (``FOR UPDATE SKIP LOCKED``, then ``queued → sending`` with ``claimed_at``): every row is
+   claimed by one pump only;
+2. **holds back** what the business portfolio's daily messaging limit would not take (new
+   recipients beyond the tier), with a notice for the organization, and **books** the rest with
+   the shared pacer (:mod:`whatsapp.services.pacing`): a slot per message at the number's rate,
+   recipients whose pair rate is used up wait for a later batch (``send_after``);
+3. **prepares** each request (uploads a header file when it has one) and **releases** each at its
+   slot: the rows about to go get ``sending_at`` in one conditional UPDATE (a row the sweeper took
+   back is not sent), then the HTTP call runs on a thread pool with the process's pooled client;
+4. **records** the answers: wamids in one UPDATE per round; retryable errors queue the row again
+   after a backoff (130429 also slows the number down, 131056 holds the recipient back); permanent
+   ones fail the row and release its credits; no answer leaves the row for the webhook.
+
+Exactly once: a row is sent only by the pump whose claim holds (``claimed_at``) and only after
+``sending_at`` is set. A worker killed after that may have sent it: the row waits for the webhook,
+which finds it by ``biz_opaque_callback_data``. A worker killed before that has sent nothing, and
+the sweeper queues the row again when the claim lease runs out. When Redis (the pacer) does not
+answer, the claimed rows go back to ``queued`` untouched.
+
+A pump hands its worker back after :data:`RUN_SECONDS` (other tasks run in between) and wakes the
+next one while work remains.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import datetime
+import heapq
+import itertools
+import logging
+import math
+import os
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from whatsapp.choices import Direction, MessageStatus, MessageType
+from whatsapp.client import CloudAPI, CloudAPIError
+from whatsapp.cloud import account_cloud_api
+from whatsapp.models import Message, PhoneNumber, WhatsAppAccount
+from whatsapp.services.dispatch import (
+    SendCall,
+    _fail,
+    send_call,
+    send_error_apply,
+    send_prepare,
+    sent_apply,
+)
+from whatsapp.services.pacing import Pacer, PacerUnavailable, effective_rate, pacer
+
+logger = logging.getLogger(__name__)
+
+#: Seconds of each number's sends claimed and booked ahead (claims are topped up at half of it).
+HORIZON: Final = 2.0
+#: Most rows claimed per number per round.
+MAX_CLAIM: Final = 500
+#: A pump returns its worker after this long (then the next pump task carries on).
+RUN_SECONDS: Final = 20.0
+#: Requests whose slot falls within this many seconds go out together.
+WAVE: Final = 0.01
+#: How often a pump looks for newly queued rows while it has work in hand.
+REFILL_EVERY: Final = 0.25
+#: The "a pump is running" key outlives a pump killed mid-run by this long.
+RUNNING_TTL: Final = 30
+#: The "a pump task is queued" key: one task per burst of queued messages.
+QUEUED_TTL: Final = 60
+#: Deferred rows due within this long get a delayed wake (later ones: the sweeper).
+WAKE_AHEAD: Final = datetime.timedelta(minutes=15)
+#: Unique recipients a business portfolio may reach in 24 h, by Meta's tier name.
+TIER_LIMITS: Final = {
+    "TIER_50": 50,
+    "TIER_250": 250,
+    "TIER_1K": 1_000,
+    "TIER_2K": 2_000,
+    "TIER_10K": 10_000,
+    "TIER_100K": 100_000,
+}
+LIMIT_NOTICE_KIND: Final = "whatsapp.messaging_limit"
+
+
+# --- Waking -------------------------------------------------------------------------------------
+
+
+def _keys() -> tuple[str, str]:
+    name = connection.settings_dict["NAME"]
+    return f"whatsapp:dispatch-queued:{name}", f"whatsapp:dispatch-running:{name}"
+
+
+def dispatch_keys_clear() -> None:
+    """Forget that a pump is queued or running (a test harness whose broker has no worker)."""
+    cache.delete_many(list(_keys()))
+
+
+def dispatch_wake(*, countdown: float = 0, force: bool = False) -> None:
+    """Make sure a pump runs after this point: enqueue one unless one is queued already.
+
+    A running pump looks for new rows every :data:`REFILL_EVERY` and once more after it stops,
+    so a row committed while it runs is never left behind. ``force`` enqueues regardless (the
+    sweeper: a key may name a task that was lost). Neither a cache nor a broker outage is raised:
+    the rows are stored and the sweeper wakes a pump later.
+    """
+    from whatsapp.tasks import dispatch_pump_task
+
+    queued_key, _running = _keys()
+    if not countdown and not force:
+        try:
+            if not cache.add(queued_key, 1, timeout=QUEUED_TTL):
+                return
+        except Exception:
+            logger.warning("Cache unreachable: waking WhatsApp dispatch without it.", exc_info=True)
+    try:
+        dispatch_pump_task.apply_async(countdown=countdown or None)
+    except Exception:
+        logger.exception("Could not enqueue WhatsApp dispatch; the sweeper will.")
+        with contextlib.suppress(Exception):  # the key expires by itself
+            cache.delete(queued_key)
+
+
+@dataclass
+class PumpResult:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    deferred: int = 0
+    held: int = 0
+    unanswered: int = 0
+    ran: bool = True
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "sent": self.sent,
+            "retried": self.retried,
+            "failed": self.failed,
+            "deferred": self.deferred,
+            "held": self.held,
+            "unanswered": self.unanswered,
+        }
+
+
+def dispatch_pump(*, run_seconds: float = RUN_SECONDS) -> PumpResult:
+    """Send due queued messages for up to ``run_seconds``; then wake the next pump if work is left.
+
+    Returns at once (``ran=False``) when another pump is running: it will see this one's rows.
+    """
+    queued_key, running_key = _keys()
+    try:
+        cache.delete(queued_key)
+        if not cache.add(running_key, os.getpid(), timeout=RUNNING_TTL):
+            return PumpResult(ran=False)
+    except Exception:
+        logger.warning("Cache unreachable: WhatsApp dispatch waits for it.", exc_info=True)
+        return PumpResult(ran=False)
+    pump = _Pump(deadline=time.monotonic() + run_seconds, running_key=running_key)
+    try:
+        pump.run()
+    finally:
+        pump.give_back()
+        try:
+            cache.delete(running_key)
+        except Exception:
+            logger.warning("Could not release the WhatsApp dispatch key; it expires by itself.", exc_info=True)
+    if pump.unavailable:
+        return pump.result
+    _wake_for_what_is_left()
+    return pump.result
+
+
+def _due(now: datetime.datetime) -> Q:
+    return Q(send_after__isnull=True) | Q(send_after__lte=now)
+
+
+def _queued() -> Any:
+    return Message.objects.filter(status=MessageStatus.QUEUED, direction=Direction.OUTBOUND)
+
+
+def _wake_for_what_is_left() -> None:
+    now = timezone.now()
+    if _queued().filter(_due(now)).exists():
+        dispatch_wake()
+        return
+    later = (
+        _queued()
+        .filter(send_after__gt=now, send_after__lte=now + WAKE_AHEAD)
+        .order_by("send_after")
+        .values_list("send_after", flat=True)
+        .first()
+    )
+    if later is not None:
+        dispatch_wake(countdown=max((later - now).total_seconds(), 0.5))
+
+
+# --- The pump -----------------------------------------------------------------------------------
+
+
+_executor: concurrent.futures.ThreadPoolExecutor | None = None
+_executor_pid: int | None = None
+_executor_lock = threading.Lock()
+
+
+def _send_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """This process's threads for HTTP calls (``WHATSAPP_DISPATCH_CONCURRENCY``, default 100):
+    at 100 ms a call, 100 in flight carry 1,000 msg/s. A forked child builds its own."""
+    global _executor, _executor_pid
+    with _executor_lock:
+        if _executor is None or _executor_pid != os.getpid():
+            size = max(1, int(getattr(settings, "WHATSAPP_DISPATCH_CONCURRENCY", 100)))
+            _executor = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix="whatsapp-send")
+            _executor_pid = os.getpid()
+        return _executor
+
+
+@dataclass(order=True)
+class _Job:
+    at: float
+    seq: int
+    message: Message = field(compare=False)
+    number: PhoneNumber = field(compare=False)
+    call: SendCall | None = field(compare=False, default=None)
+
+
+class _Pump:
+    def __init__(self, *, deadline: float, running_key: str) -> None:
+        self.deadline = deadline
+        self.running_key = running_key
+        self.pacer: Pacer = pacer()
+        self.pool = _send_pool()
+        self.scheduled: list[_Job] = []
+        self.in_flight: dict[concurrent.futures.Future[Any], _Job] = {}
+        self.claimed: dict[int, datetime.datetime] = {}  # message id → our claim time
+        self.apis: dict[int, CloudAPI] = {}
+        self.seq = itertools.count()
+        self.result = PumpResult()
+        self.unavailable = False
+        self.next_refill = 0.0
+        self.last_touch = time.monotonic()
+
+    # -- loop --
+
+    def run(self) -> None:
+        while True:
+            now = time.monotonic()
+            self._collect()
+            if now >= self.next_refill and now < self.deadline and not self.unavailable:
+                found = self._refill()
+                self.next_refill = now + REFILL_EVERY
+                if not found and not self.scheduled and not self.in_flight:
+                    return
+            self._release()
+            if not self.scheduled and not self.in_flight and (now >= self.deadline or self.unavailable):
+                return
+            self._touch()
+            self._wait()
+
+    def _wait(self) -> None:
+        now = time.monotonic()
+        wake = self.next_refill if now < self.deadline else now + 0.05
+        if self.scheduled:
+            wake = min(wake, self.scheduled[0].at - WAVE / 2)
+        timeout = min(max(wake - now, 0.0), 0.05)
+        if self.in_flight:
+            concurrent.futures.wait(self.in_flight, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED)
+        elif timeout:
+            time.sleep(timeout)
+
+    def _touch(self) -> None:
+        if time.monotonic() - self.last_touch > RUNNING_TTL / 3:
+            self.last_touch = time.monotonic()
+            try:
+                cache.touch(self.running_key, RUNNING_TTL)
+            except Exception:
+                logger.warning("Could not extend the WhatsApp dispatch key.", exc_info=True)
+
+    # -- claim, hold back, book, prepare --
+
+    def _refill(self) -> bool:
+        now = timezone.now()
+        numbers = list(_queued().filter(_due(now)).order_by().values_list("phone_number_id", flat=True).distinct())
+        if not numbers:
+            return False
+        if None in numbers:
+            self._fail_numberless(now)
+        by_pk = {
+            number.pk: number
+            for number in PhoneNumber.objects.filter(pk__in=[pk for pk in numbers if pk is not None]).select_related(
+                "account", "organization"
+            )
+        }
+        for number in by_pk.values():
+            try:
+                ahead = self.pacer.booked_ahead(number=number.phone_number_id)
+            except PacerUnavailable:
+                self._pacer_down()
+                return True
+            if ahead >= HORIZON / 2:
+                continue
+            rate = effective_rate(number.messages_per_second)
+            want = min(MAX_CLAIM, max(1, math.ceil(rate * (HORIZON - ahead))))
+            rows = self._claim(number, want, now)
+            if rows:
+                self._schedule(number, rows)
+            if self.unavailable:
+                return True
+        return True
+
+    def _claim(self, number: PhoneNumber, want: int, now: datetime.datetime) -> list[Message]:
+        with transaction.atomic():
+            ids = list(
+                _queued()
+                .filter(phone_number=number)
+                .filter(_due(now))
+                .order_by("pk")
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)[:want]
+            )
+            if not ids:
+                return []
+            Message.objects.filter(pk__in=ids).update(
+                status=MessageStatus.SENDING,
+                claimed_at=now,
+                sending_at=None,
+                send_after=None,
+                attempts=F("attempts") + 1,
+                updated_at=now,
+            )
+        for pk in ids:
+            self.claimed[pk] = now
+        rows = list(Message.objects.filter(pk__in=ids).order_by("pk"))
+        account = number.account
+        if not account.can_send:
+            for message in rows:
+                self._forget(message.pk)
+                _fail(message, None, _("WhatsApp is not active for this organization."), "")
+                self.result.failed += 1
+            return []
+        return self._within_daily_limit(number, rows, now)
+
+    def _fail_numberless(self, now: datetime.datetime) -> None:
+        """Rows whose sending number was removed can't go anywhere."""
+        with transaction.atomic():
+            rows = list(_queued().filter(phone_number__isnull=True).select_for_update(skip_locked=True)[:MAX_CLAIM])
+            Message.objects.filter(pk__in=[row.pk for row in rows]).update(status=MessageStatus.SENDING)
+        for row in rows:
+            _fail(row, None, _("The WhatsApp number this message was to be sent from was removed."), "")
+            self.result.failed += 1
+
+    def _within_daily_limit(self, number: PhoneNumber, rows: list[Message], now: datetime.datetime) -> list[Message]:
+        """Hold back templates to recipients the portfolio may not reach today (Meta's messaging
+        limit counts unique recipients of business-initiated messages in a rolling 24 h)."""
+        limit = messaging_limit(number.account)
+        templates = [row for row in rows if row.message_type == MessageType.TEMPLATE]
+        if limit is None or not templates:
+            return rows
+        since = now - datetime.timedelta(hours=24)
+        sent_24h = Message.objects.filter(
+            account=number.account,
+            direction=Direction.OUTBOUND,
+            message_type=MessageType.TEMPLATE,
+            sending_at__gte=since,
+        ).exclude(status=MessageStatus.FAILED)
+        reached = set(sent_24h.filter(phone__in={row.phone for row in templates}).values_list("phone", flat=True))
+        room = limit - sent_24h.values("phone").distinct().count()
+        keep, hold, new = [], [], set()
+        for row in rows:
+            if row.message_type != MessageType.TEMPLATE or row.phone in reached or row.phone in new:
+                keep.append(row)
+            elif len(new) < room:
+                new.add(row.phone)
+                keep.append(row)
+            else:
+                hold.append(row)
+        if hold:
+            first = sent_24h.order_by("sending_at").values_list("sending_at", flat=True).first() or now
+            after = max(first + datetime.timedelta(hours=24), now + datetime.timedelta(minutes=5))
+            self._requeue(hold, after)
+            self.result.held += len(hold)
+            _limit_notice(number.account, limit, after)
+        return keep
+
+    def _schedule(self, number: PhoneNumber, rows: list[Message]) -> None:
+        try:
+            slots = self.pacer.book(
+                number=number.phone_number_id,
+                rate=effective_rate(number.messages_per_second),
+                recipients=[row.phone for row in rows],
+            )
+        except PacerUnavailable:
+            self._requeue(rows, None)
+            self._pacer_down()
+            return
+        start = time.monotonic()
+        deferred: dict[float, list[Message]] = defaultdict(list)
+        for row, slot in zip(rows, slots, strict=True):
+            if slot.defer is not None:
+                deferred[round(slot.defer, 1)].append(row)
+                continue
+            job = _Job(at=start + slot.delay, seq=next(self.seq), message=row, number=number)
+            try:
+                job.call = send_prepare(self._api(number.account), number, row)
+            except (CloudAPIError, ValueError) as exc:
+                self._error(job, exc)
+                continue
+            heapq.heappush(self.scheduled, job)
+        for seconds, waiting in deferred.items():
+            self._requeue(waiting, timezone.now() + datetime.timedelta(seconds=seconds))
+            self.result.deferred += len(waiting)
+
+    def _api(self, account: WhatsAppAccount) -> CloudAPI:
+        api = self.apis.get(account.pk)
+        if api is None:
+            api = self.apis[account.pk] = account_cloud_api(account)
+        return api
+
+    # -- release, collect --
+
+    def _release(self) -> None:
+        horizon = time.monotonic() + WAVE
+        wave: list[_Job] = []
+        while self.scheduled and self.scheduled[0].at <= horizon:
+            wave.append(heapq.heappop(self.scheduled))
+        if not wave:
+            return
+        started = self._mark_started(wave)
+        for job in wave:
+            if job.message.pk not in started:  # the sweeper took it back: not ours any more
+                self._forget(job.message.pk)
+                continue
+            future = self.pool.submit(send_call, self._api(job.number.account), job.call)
+            self.in_flight[future] = job
+
+    def _mark_started(self, wave: Sequence[_Job]) -> set[int]:
+        """``sending_at`` on the rows still claimed by this pump (the sweeper may have taken one
+        back, and another pump claimed it since); their ids."""
+        by_claim: dict[datetime.datetime, list[int]] = defaultdict(list)
+        for job in wave:
+            by_claim[self.claimed[job.message.pk]].append(job.message.pk)
+        now = timezone.now()
+        started: set[int] = set()
+        with transaction.atomic():
+            for claimed_at, ids in by_claim.items():
+                ours = list(
+                    Message.objects.filter(
+                        pk__in=ids, status=MessageStatus.SENDING, sending_at__isnull=True, claimed_at=claimed_at
+                    )
+                    .select_for_update()
+                    .values_list("pk", flat=True)
+                )
+                Message.objects.filter(pk__in=ours).update(sending_at=now)
+                started.update(ours)
+        return started
+
+    def _collect(self) -> None:
+        done = [future for future in self.in_flight if future.done()]
+        if not done:
+            return
+        wamids: dict[int, str] = {}
+        for future in done:
+            job = self.in_flight.pop(future)
+            self._forget(job.message.pk)
+            try:
+                wamids[job.message.pk] = future.result().wamid
+            except (CloudAPIError, ValueError) as exc:
+                self._error(job, exc)
+            except Exception as exc:  # a bug in a send must not strand the rest of the batch
+                logger.exception("WhatsApp message %s: unexpected error while sending", job.message.pk)
+                self._error(job, ValueError(str(exc)))
+        sent_apply(wamids)
+        self.result.sent += len(wamids)
+
+    def _error(self, job: _Job, exc: Exception) -> None:
+        self._forget(job.message.pk)
+        message, number = job.message, job.number
+        retry_in = send_error_apply(message, exc)
+        if retry_in is None:
+            if isinstance(exc, CloudAPIError) and exc.ambiguous:
+                self.result.unanswered += 1
+            else:
+                self.result.failed += 1
+            return
+        self.result.retried += 1
+        try:
+            if isinstance(exc, CloudAPIError) and exc.code == 130429:
+                self.pacer.slow_down(number=number.phone_number_id)
+            elif isinstance(exc, CloudAPIError) and exc.code == 131056:
+                self.pacer.pair_hold(number=number.phone_number_id, recipient=message.phone, seconds=retry_in)
+        except PacerUnavailable:
+            self._pacer_down()
+
+    # -- giving rows back --
+
+    def _requeue(self, rows: Iterable[Message], after: datetime.datetime | None) -> None:
+        """Rows claimed by this pump and not started go back to ``queued`` (attempt not counted)."""
+        ids = [row.pk for row in rows]
+        for pk in ids:
+            self._forget(pk)
+        if ids:
+            Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING, sending_at__isnull=True).update(
+                status=MessageStatus.QUEUED, claimed_at=None, send_after=after, attempts=F("attempts") - 1
+            )
+
+    def _forget(self, pk: int) -> None:
+        self.claimed.pop(pk, None)
+
+    def _pacer_down(self) -> None:
+        if not self.unavailable:
+            logger.warning("WhatsApp pacer (Redis) unavailable: dispatch stops until it answers.")
+        self.unavailable = True
+        self._requeue([job.message for job in self.scheduled], None)
+        self.scheduled.clear()
+
+    def give_back(self) -> None:
+        """On the way out (normally or not): what was claimed and not started goes back to the queue."""
+        self._requeue([job.message for job in self.scheduled], None)
+        self.scheduled.clear()
+        if self.in_flight:
+            concurrent.futures.wait(list(self.in_flight), timeout=30)
+        self._collect()
+        leftover = list(self.claimed)
+        if leftover:
+            Message.objects.filter(pk__in=leftover, status=MessageStatus.SENDING, sending_at__isnull=True).update(
+                status=MessageStatus.QUEUED, claimed_at=None, attempts=F("attempts") - 1
+            )
+            self.claimed.clear()
+
+
+# --- The daily messaging limit ------------------------------------------------------------------
+
+
+def messaging_limit(account: WhatsAppAccount) -> int | None:
+    """Unique recipients the account's business portfolio may reach in 24 h (None: unlimited or
+    not reported). Every number of a portfolio shares it; the highest tier reported wins."""
+    tiers = {tier for tier in account.phone_numbers.values_list("messaging_limit_tier", flat=True) if tier}
+    if not tiers or any(tier not in TIER_LIMITS for tier in tiers):
+        return None  # TIER_UNLIMITED, or a tier name this hub does not know: Meta enforces it
+    return max(TIER_LIMITS[tier] for tier in tiers)
+
+
+def _limit_notice(account: WhatsAppAccount, limit: int, after: datetime.datetime) -> None:
+    """Tell the organization once a day that messages wait for the messaging limit."""
+    from books.models import Notification
+    from books.services.notifications import notification_create
+
+    organization = account.organization
+    since = timezone.now() - datetime.timedelta(hours=24)
+    if Notification.objects.filter(organization=organization, kind=LIMIT_NOTICE_KIND, created_at__gte=since).exists():
+        return
+    with translation.override(organization.language or settings.LANGUAGE_CODE):
+        notification_create(
+            organization=organization,
+            kind=LIMIT_NOTICE_KIND,
+            title=_("WhatsApp daily messaging limit reached"),
+            body=_(
+                "Meta lets this business reach %(limit)s customers a day. The remaining messages wait "
+                "and go out from %(after)s, when the limit frees up; nothing is lost."
+            )
+            % {"limit": limit, "after": timezone.localtime(after).strftime("%Y-%m-%d %H:%M")},
+            url="/settings/integrations/whatsapp/",
+        )
