@@ -79,8 +79,8 @@ def _prefix() -> str:
 
 #: KEYS[1] the number's TAT, KEYS[2] its slow-down factor, KEYS[3..] one pair key per message.
 #: ARGV: interval, pair interval, pair tolerance, key TTL. Returns one string per message: the
-#: delay in seconds, or "d<seconds>" to defer it. Floats travel as strings (Redis truncates
-#: Lua numbers to integers).
+#: delay in seconds, or "d<seconds>" to defer it. Floats travel as strings with six decimals
+#: (Redis truncates Lua numbers to integers, and ``tostring`` keeps only 14 digits).
 _BOOK: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -96,15 +96,15 @@ local out = {}
 for i = 3, #KEYS do
   local ptat = tonumber(redis.call('GET', KEYS[i]) or '0')
   if ptat < now then ptat = now end
-  if ptat - now > tolerance then
-    out[#out + 1] = 'd' .. tostring(ptat - tolerance - now)
+  if ptat - now > tolerance + 0.000001 then
+    out[#out + 1] = 'd' .. string.format('%.6f', ptat - tolerance - now)
   else
-    redis.call('SET', KEYS[i], tostring(ptat + pair_interval), 'EX', ttl)
-    out[#out + 1] = tostring(tat - now)
+    redis.call('SET', KEYS[i], string.format('%.6f', ptat + pair_interval), 'EX', ttl)
+    out[#out + 1] = string.format('%.6f', tat - now)
     tat = tat + interval
   end
 end
-redis.call('SET', KEYS[1], tostring(tat), 'EX', ttl)
+redis.call('SET', KEYS[1], string.format('%.6f', tat), 'EX', ttl)
 return out
 """
 
@@ -114,7 +114,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then return '0' end
-return tostring(tat - now)
+return string.format('%.6f', tat - now)
 """
 
 #: KEYS[1] a TAT key; ARGV[1] seconds from now it must be at least; ARGV[2] TTL.
@@ -123,7 +123,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 local target = now + tonumber(ARGV[1])
-if tat < target then redis.call('SET', KEYS[1], tostring(target), 'EX', tonumber(ARGV[2])) end
+if tat < target then redis.call('SET', KEYS[1], string.format('%.6f', target), 'EX', tonumber(ARGV[2])) end
 return 1
 """
 
@@ -201,7 +201,7 @@ class LocalPacer:
             for recipient in recipients:
                 key = f"{number}:to:{recipient}"
                 pair = max(self._tat.get(key, 0.0), now)
-                if pair - now > tolerance:
+                if pair - now > tolerance + 1e-6:
                     slots.append(Slot(defer=pair - tolerance - now))
                     continue
                 self._tat[key] = pair + PAIR_INTERVAL

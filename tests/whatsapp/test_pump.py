@@ -1,0 +1,300 @@
+"""Batched dispatch (whatsapp.services.pump) and its shared pacer, on PostgreSQL and Redis.
+
+Meta is httpx2's MockTransport behind the real client, answering from the pump's send threads;
+each test counts what reached it, when, and from which number. The pacer is the real one in Redis
+(two pacer objects stand for two workers).
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import json
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from books.models import Notification
+from tests.books.factories import make_organization
+from tests.whatsapp.factories import make_account
+from whatsapp import cloud
+from whatsapp.choices import MessageStatus
+from whatsapp.client import CloudAPI
+from whatsapp.models import Message, PhoneNumber
+from whatsapp.services import pump as pump_module
+from whatsapp.services.dispatch import message_template_queue, message_text_queue, messages_sweep
+from whatsapp.services.pacing import PAIR_BURST, PAIR_INTERVAL, LocalPacer, RedisPacer, effective_rate
+from whatsapp.services.pump import dispatch_pump, messaging_limit
+
+pytestmark = [pytest.mark.django_db, pytest.mark.redis]
+
+
+class Meta:
+    """Accepts every send (or answers with the error scripted for a recipient) and records it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: list[tuple[float, str, dict[str, Any]]] = []
+        self.errors: dict[str, list[int]] = defaultdict(list)
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        number = request.url.path.split("/")[-2]
+        with self.lock:
+            self.requests.append((time.monotonic(), number, body))
+            scripted = self.errors.get(body["to"])
+            code = scripted.pop(0) if scripted else None
+        if code is not None:
+            return httpx2.Response(
+                400,
+                json={"error": {"message": f"({code})", "code": code, "type": "OAuthException", "fbtrace_id": "x"}},
+            )
+        return httpx2.Response(
+            200,
+            json={
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": body["to"], "wa_id": body["to"][1:]}],
+                "messages": [{"id": f"wamid.{body['biz_opaque_callback_data']}"}],
+            },
+        )
+
+    def callbacks(self) -> Counter[str]:
+        return Counter(body["biz_opaque_callback_data"] for _at, _number, body in self.requests)
+
+
+@pytest.fixture
+def meta(monkeypatch: pytest.MonkeyPatch) -> Meta:
+    server = Meta()
+    monkeypatch.setattr(cloud, "cloud_api", lambda token: CloudAPI(token, transport=httpx2.MockTransport(server)))
+    return server
+
+
+@pytest.fixture(autouse=True)
+def fresh_pacing() -> None:
+    """Phone number ids repeat from test to test: forget what earlier tests booked."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    prefix = f"whatsapp:pace:{connection.settings_dict['NAME']}:"
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    pump_module.dispatch_keys_clear()
+
+
+@pytest.fixture
+def account():
+    return make_account(make_organization())
+
+
+def queue_texts(
+    account, recipients: list[str], django_capture_on_commit_callbacks: Callable[..., Any], number=None
+) -> list[Message]:
+    with django_capture_on_commit_callbacks(execute=False):
+        return [
+            message_text_queue(account=account, to=to, text=f"Invoice {index}", phone_number=number)
+            for index, to in enumerate(recipients)
+        ]
+
+
+def queued_template(account, to: str) -> Message:
+    return message_template_queue(account=account, to=to, name="payment_reminder", language="en")
+
+
+def recipients(count: int, start: int = 0) -> list[str]:
+    return [f"+9198200{index:05d}" for index in range(start, start + count)]
+
+
+def test_every_queued_message_goes_once_with_its_id_and_gets_its_wamid(
+    account, meta, django_capture_on_commit_callbacks
+) -> None:
+    first, second = account.phone_numbers.order_by("phone_number_id")
+    messages = queue_texts(account, recipients(30), django_capture_on_commit_callbacks, number=first)
+    messages += queue_texts(account, recipients(30, 100), django_capture_on_commit_callbacks, number=second)
+
+    result = dispatch_pump(run_seconds=10)
+
+    assert result.sent == 60 and result.failed == result.retried == 0
+    assert meta.callbacks() == Counter({str(message.pk): 1 for message in messages})
+    numbers = Counter(number for _at, number, _body in meta.requests)
+    assert numbers == {first.phone_number_id: 30, second.phone_number_id: 30}
+    for message in Message.objects.filter(pk__in=[m.pk for m in messages]):
+        assert message.status == MessageStatus.SENDING and message.wamid == f"wamid.{message.pk}"
+        assert message.claimed_at and message.sending_at and message.attempts == 1
+    assert dispatch_pump(run_seconds=1).sent == 0  # nothing left to claim
+
+
+def test_a_number_is_paced_at_its_rate_less_the_headroom(account, meta, django_capture_on_commit_callbacks) -> None:
+    number = account.default_phone_number
+    queue_texts(account, recipients(120), django_capture_on_commit_callbacks)
+
+    dispatch_pump(run_seconds=10)
+
+    times = sorted(at for at, _number, _body in meta.requests)
+    assert len(times) == 120
+    rate = effective_rate(number.messages_per_second)  # 72/s for a standard number
+    assert rate == pytest.approx(72)
+    # Slots are 1/72 s apart; waves and threads bunch a few together, which the headroom absorbs:
+    # no second holds more than Meta's 80, and all 120 take at least 119 intervals less one wave.
+    assert max(sum(1 for t in times if start <= t < start + 1) for start in times) <= number.messages_per_second
+    assert times[-1] - times[0] >= 119 / rate - 0.05
+
+
+def test_two_workers_share_one_number_s_rate_through_redis() -> None:
+    one, two = RedisPacer(settings.REDIS_URL), RedisPacer(settings.REDIS_URL)
+    slots = []  # when each message may go, in absolute time
+    for pacer, start in ((one, 0), (two, 50), (one, 100)):
+        now = time.time()
+        slots += [now + s.delay for s in pacer.book(number="shared", rate=50.0, recipients=recipients(50, start))]
+    assert slots == sorted(slots)  # the second worker's slots come after the first's
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
+    assert min(gaps) == pytest.approx(1 / 50, abs=0.003)
+    assert one.booked_ahead(number="shared") == pytest.approx(150 / 50, abs=0.2)
+
+
+@pytest.mark.parametrize("pacer_class", ["redis", "local"])
+def test_one_recipient_gets_a_burst_then_waits_for_the_pair_rate(pacer_class: str) -> None:
+    pacer = RedisPacer(settings.REDIS_URL) if pacer_class == "redis" else LocalPacer()
+    slots = pacer.book(number="pair", rate=80.0, recipients=["+919820000001"] * (PAIR_BURST + 2) + ["+919820000002"])
+    assert all(slot.defer is None for slot in slots[:PAIR_BURST])
+    assert [slot.defer is not None for slot in slots[PAIR_BURST:-1]] == [True, True]
+    assert slots[PAIR_BURST].defer == pytest.approx(PAIR_INTERVAL, abs=0.1)
+    assert slots[-1].defer is None  # another recipient is not held back
+    # Deferred messages took no slot of the number's.
+    assert slots[-1].delay == pytest.approx(PAIR_BURST / 80.0, abs=0.01)
+
+
+def test_messages_past_the_pair_burst_wait_in_the_queue_not_in_the_worker(
+    account, meta, django_capture_on_commit_callbacks
+) -> None:
+    messages = queue_texts(account, ["+919820011111"] * (PAIR_BURST + 3), django_capture_on_commit_callbacks)
+
+    result = dispatch_pump(run_seconds=5)
+
+    assert (result.sent, result.deferred) == (PAIR_BURST, 3)
+    waiting = Message.objects.filter(pk__in=[m.pk for m in messages], status=MessageStatus.QUEUED)
+    assert waiting.count() == 3
+    for message in waiting:
+        assert message.attempts == 0 and message.claimed_at is None
+        assert message.send_after > timezone.now() + datetime.timedelta(seconds=PAIR_INTERVAL - 1)
+
+
+def test_a_throughput_error_slows_the_number_and_the_message_goes_later_once(
+    account, meta, django_capture_on_commit_callbacks
+) -> None:
+    meta.errors["+919820000003"] = [130429]
+    messages = queue_texts(account, recipients(6), django_capture_on_commit_callbacks)
+
+    result = dispatch_pump(run_seconds=5)
+
+    assert (result.sent, result.retried) == (5, 1)
+    throttled = Message.objects.get(pk=messages[3].pk)
+    assert throttled.status == MessageStatus.QUEUED and throttled.send_after > timezone.now()
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    number = account.default_phone_number.phone_number_id
+    assert client.get(f"whatsapp:pace:{connection.settings_dict['NAME']}:{number}:slow") is not None
+
+    Message.objects.filter(pk=throttled.pk).update(send_after=timezone.now())  # its backoff is over
+    assert dispatch_pump(run_seconds=5).sent == 1
+    assert meta.callbacks()[str(throttled.pk)] == 2  # refused once, accepted once
+    throttled.refresh_from_db()
+    assert throttled.wamid == f"wamid.{throttled.pk}" and throttled.attempts == 2
+
+
+def test_a_permanent_error_fails_that_message_only(account, meta, django_capture_on_commit_callbacks) -> None:
+    meta.errors["+919820000001"] = [131026]
+    messages = queue_texts(account, recipients(4), django_capture_on_commit_callbacks)
+
+    result = dispatch_pump(run_seconds=5)
+
+    assert (result.sent, result.failed) == (3, 1)
+    failed = Message.objects.get(pk=messages[1].pk)
+    assert (failed.status, failed.error_code) == (MessageStatus.FAILED, 131026)
+    assert Message.objects.filter(pk__in=[m.pk for m in messages], wamid__isnull=False).count() == 3
+
+
+def test_the_daily_messaging_limit_holds_new_recipients_back_with_a_notice(
+    account, meta, django_capture_on_commit_callbacks
+) -> None:
+    PhoneNumber.objects.filter(account=account).update(messaging_limit_tier="TIER_250")
+    assert messaging_limit(account) == 250
+    earlier = timezone.now() - datetime.timedelta(hours=2)
+    reached = recipients(249, 500)
+    Message.objects.bulk_create(
+        [
+            Message(
+                organization=account.organization,
+                account=account,
+                phone_number=account.default_phone_number,
+                direction="outbound",
+                message_type="template",
+                phone=to,
+                status=MessageStatus.READ,
+                sending_at=earlier,
+                queued_at=earlier,
+            )
+            for to in reached
+        ]
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        new = [queued_template(account, to) for to in recipients(3)]
+        again = queued_template(account, reached[0])
+
+    result = dispatch_pump(run_seconds=5)
+
+    assert (result.sent, result.held) == (2, 2)  # one new recipient fits, a known one always does
+    sent = set(meta.callbacks())
+    assert str(again.pk) in sent and str(new[0].pk) in sent
+    held = Message.objects.filter(pk__in=[new[1].pk, new[2].pk])
+    assert all(
+        m.status == MessageStatus.QUEUED and m.send_after >= earlier + datetime.timedelta(hours=24) for m in held
+    )
+    notice = Notification.objects.get(organization=account.organization, kind="whatsapp.messaging_limit")
+    assert "250" in notice.body
+    dispatch_pump(run_seconds=1)
+    assert Notification.objects.filter(kind="whatsapp.messaging_limit").count() == 1  # once a day
+
+
+def test_a_row_the_sweeper_took_back_from_a_dead_pump_is_sent_once(
+    account, meta, django_capture_on_commit_callbacks
+) -> None:
+    (message,) = queue_texts(account, recipients(1), django_capture_on_commit_callbacks)
+    # A pump claimed it and died before its slot: claimed, never started.
+    long_ago = timezone.now() - datetime.timedelta(minutes=3)
+    Message.objects.filter(pk=message.pk).update(status=MessageStatus.SENDING, claimed_at=long_ago, attempts=1)
+    assert dispatch_pump(run_seconds=1).sent == 0  # not queued: nobody may send it yet
+
+    with django_capture_on_commit_callbacks(execute=False):
+        swept = messages_sweep()
+    assert swept["abandoned"] == 1
+    assert dispatch_pump(run_seconds=2).sent == 1
+    assert meta.callbacks() == {str(message.pk): 1}
+
+
+def test_a_started_row_is_never_taken_back(account, meta, django_capture_on_commit_callbacks) -> None:
+    (message,) = queue_texts(account, recipients(1), django_capture_on_commit_callbacks)
+    long_ago = timezone.now() - datetime.timedelta(minutes=3)
+    Message.objects.filter(pk=message.pk).update(
+        status=MessageStatus.SENDING, claimed_at=long_ago, sending_at=long_ago, attempts=1
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        assert messages_sweep()["abandoned"] == 0
+    assert dispatch_pump(run_seconds=1).sent == 0 and not meta.requests
+
+
+def test_a_second_pump_leaves_the_work_to_the_running_one(account, meta, django_capture_on_commit_callbacks) -> None:
+    queue_texts(account, recipients(3), django_capture_on_commit_callbacks)
+    from django.core.cache import cache
+
+    _queued_key, running_key = pump_module._keys()
+    cache.set(running_key, 1, 30)
+    assert dispatch_pump(run_seconds=1).ran is False and not meta.requests
+    cache.delete(running_key)
+    assert dispatch_pump(run_seconds=2).sent == 3
