@@ -79,7 +79,7 @@ WAVE: Final = 0.01
 #: How often a pump looks for newly queued rows while it has work in hand.
 REFILL_EVERY: Final = 0.25
 #: The "a pump is running" key outlives a pump killed mid-run by this long.
-RUNNING_TTL: Final = 30
+RUNNING_TTL: Final = 15
 #: The "a pump task is queued" key: one task per burst of queued messages.
 QUEUED_TTL: Final = 60
 #: Deferred rows due within this long get a delayed wake (later ones: the sweeper).
