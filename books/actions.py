@@ -13,6 +13,18 @@ contact's type, filtered by the user's permissions::
 A document action registered with ``sends=True`` is also where the form's "Save and send" goes.
 Contact actions receive the page's parameters (the statement tab passes its period as ``from`` /
 ``to``); contact tabs render their own panel inside the contact page.
+
+List actions are the bulk-action bar of the document lists and the customer and vendor lists:
+each is a submit button whose ``formaction`` receives the ticked rows as ``selected`` (a plain
+form POST, with the CSRF token of the list's form)::
+
+    list_action_register(
+        key="whatsapp", menu=MENU_SEND, label=_("WhatsApp message"), kinds=("invoice",),
+        url=lambda kind: reverse("whatsapp_send:bulk_new", args=["invoices"]), perm=Perm.NOTIFICATIONS_SEND,
+    )
+
+A list action with ``submits=False`` is a plain link in the same menu (e.g. the history of what
+was sent in bulk).
 """
 
 from __future__ import annotations
@@ -46,6 +58,8 @@ class MenuItem:
     key: str
     label: str | Promise
     url: str
+    #: On a list's bulk-action bar: a button that POSTs the ticked rows to ``url`` (else a link).
+    submits: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,10 +108,29 @@ class ContactTab:
     perm: str = ""
 
 
+@dataclass(frozen=True)
+class ListAction:
+    """An entry of a list page's bulk-action bar, for the lists of ``kinds`` and ``contact_types``."""
+
+    key: str
+    menu: str
+    label: str | Promise
+    #: Document kinds whose list offers it ("invoice", …).
+    kinds: frozenset[str]
+    #: Contact types whose list offers it ("customer", "vendor").
+    contact_types: frozenset[str]
+    #: Builds the URL from the list's kind or contact type: where the ticked ids are POSTed.
+    url: Callable[[str], str]
+    perm: str = ""
+    #: False: a plain link (nothing is POSTed), e.g. to what was sent before.
+    submits: bool = True
+
+
 # Filled once per process by the apps' ready(); read by every request.
 _document_actions: dict[str, DocumentAction] = {}
 _contact_actions: dict[str, ContactAction] = {}
 _contact_tabs: dict[str, ContactTab] = {}
+_list_actions: dict[str, ListAction] = {}
 
 
 def document_action_register(
@@ -156,6 +189,34 @@ def contact_tab_register(
     tab = ContactTab(key=key, label=label, contact_types=frozenset(contact_types), render=render, perm=str(perm))
     _contact_tabs[key] = tab
     return tab
+
+
+def list_action_register(
+    *,
+    key: str,
+    menu: str,
+    label: str | Promise,
+    url: Callable[[str], str],
+    kinds: Iterable[str] = (),
+    contact_types: Iterable[str] = (),
+    perm: str = "",
+    submits: bool = True,
+) -> ListAction:
+    """Offer ``label`` in the bulk-action bar's ``menu`` of the lists of ``kinds`` (documents) and
+    ``contact_types`` (customers, vendors). ``url`` gets the list's kind or contact type and
+    returns where the form POSTs the ticked rows (``selected``), or the link when not ``submits``."""
+    action = ListAction(
+        key=key,
+        menu=menu,
+        label=label,
+        kinds=frozenset(kinds),
+        contact_types=frozenset(contact_types),
+        url=url,
+        perm=str(perm),
+        submits=submits,
+    )
+    _list_actions[key] = action
+    return action
 
 
 def _allowed(perm: str, membership: Membership | None) -> bool:
@@ -232,3 +293,14 @@ def contact_tabs(contact: Contact, *, membership: Membership | None) -> list[Con
 
 def contact_tab_get(key: str) -> ContactTab | None:
     return _contact_tabs.get(key)
+
+
+def list_menus(*, kind: str = "", contact_type: str = "", membership: Membership | None) -> list[Menu]:
+    """The bulk-action bar's menus of the list of ``kind`` (documents) or ``contact_type``
+    (customers or vendors) for this user, in registration order."""
+    return _menus(
+        (action.menu, MenuItem(action.key, action.label, action.url(kind or contact_type), submits=action.submits))
+        for action in _list_actions.values()
+        if ((kind and kind in action.kinds) or (contact_type and contact_type in action.contact_types))
+        and _allowed(action.perm, membership)
+    )

@@ -28,6 +28,8 @@ class WhatsappConfig(AppConfig):
 
         # The ways into the Send page (whatsapp.views.send) and the contact's "Mails & messages" tab.
         _register_books_actions()
+        # The lists' bulk-action bar leads to bulk sends (whatsapp.views.bulk).
+        _register_list_actions()
 
 
 def _register_books_actions() -> None:
@@ -108,3 +110,69 @@ def _register_books_actions() -> None:
         perm=Perm.NOTIFICATIONS_SEND,
     )
     contact_tab_register(key="messages", label=_("Mails & messages"), contact_types=both, render=contact_messages_tab)
+
+
+def _register_list_actions() -> None:
+    """The bulk-action bar of the books lists, through ``books.actions``: "Send → WhatsApp message"
+    on every document list a module sends (its default module), "Reminders → Send WhatsApp
+    message" on invoices (the payment reminders module), "Send → WhatsApp message" (a notice) and
+    "Send → WhatsApp statement" (this month's) on customers and vendors, and a link to the
+    recent bulk sends. Each is what :mod:`whatsapp.services.bulk` sends: documents of the module's
+    kind, or contacts of its party."""
+    from django.urls import reverse
+
+    from books.actions import MENU_REMINDERS, MENU_SEND, list_action_register
+    from books.choices import ContactType, DocumentKind
+    from books.permissions import Perm
+    from templates_mgmt.choices import Module
+    from whatsapp.services.notifications import KIND_MODULES
+
+    both = (ContactType.CUSTOMER, ContactType.VENDOR)
+    notices = {ContactType.CUSTOMER: Module.CUSTOMERS, ContactType.VENDOR: Module.VENDORS}
+    statements = {ContactType.CUSTOMER: Module.CUSTOMER_STATEMENTS, ContactType.VENDOR: Module.VENDOR_STATEMENTS}
+
+    def summary_url(module: str) -> str:
+        return reverse("whatsapp_send:bulk_new", args=[module])
+
+    list_action_register(
+        key="whatsapp_bulk",
+        menu=MENU_SEND,
+        label=_("WhatsApp message"),
+        kinds=sorted(KIND_MODULES),
+        url=lambda kind: summary_url(KIND_MODULES[kind]),
+        perm=Perm.NOTIFICATIONS_SEND,
+    )
+    list_action_register(
+        key="whatsapp_bulk_reminder",
+        menu=MENU_REMINDERS,
+        label=_("Send WhatsApp message"),
+        kinds=(DocumentKind.INVOICE,),
+        url=lambda kind: summary_url(Module.PAYMENT_REMINDERS),
+        perm=Perm.NOTIFICATIONS_SEND,
+    )
+    list_action_register(
+        key="whatsapp_bulk_notice",
+        menu=MENU_SEND,
+        label=_("WhatsApp message"),
+        contact_types=both,
+        url=lambda contact_type: summary_url(notices[contact_type]),
+        perm=Perm.NOTIFICATIONS_SEND,
+    )
+    list_action_register(
+        key="whatsapp_bulk_statement",
+        menu=MENU_SEND,
+        label=_("WhatsApp statement (this month)"),
+        contact_types=both,
+        url=lambda contact_type: summary_url(statements[contact_type]),
+        perm=Perm.NOTIFICATIONS_SEND,
+    )
+    list_action_register(
+        key="whatsapp_bulk_sends",
+        menu=MENU_SEND,
+        label=_("Earlier WhatsApp bulk sends"),
+        kinds=sorted(KIND_MODULES),
+        contact_types=both,
+        url=lambda _list: reverse("whatsapp_send:bulk_list"),
+        perm=Perm.NOTIFICATIONS_SEND,
+        submits=False,
+    )

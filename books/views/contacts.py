@@ -25,7 +25,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from books.actions import MENU_SEND, MENU_SHARE_VIA, contact_menus, contact_tab_get, contact_tabs
+from books.actions import MENU_SEND, MENU_SHARE_VIA, contact_menus, contact_tab_get, contact_tabs, list_menus
 from books.choices import ContactType
 from books.formatting import money_format
 from books.forms.contacts import (
@@ -119,6 +119,7 @@ def _contact_list(request: HttpRequest, contact_type: str) -> HttpResponse:
             "filters": [(key, label) for key, (label, _q) in FILTERS.items()],
             "active_filter": active_filter,
             "querystring": query.urlencode(),
+            "list_menus": list_menus(contact_type=contact_type, membership=request.membership),
         },
     )
 

@@ -3,8 +3,9 @@ PDF, the status actions (mark as sent, void, accepted…) and the Comments & His
 (``document_history``, polled by htmx while an entry can still change).
 
 Other apps add to these pages through ``books.actions`` without ``books`` importing them: the
-detail page's menus ("Send", "Reminders") and the form's "Save and send", which saves (issuing a
-draft) and goes to the registered send page with the "Share with" people preselected.
+detail page's menus ("Send", "Reminders"), the form's "Save and send", which saves (issuing a
+draft) and goes to the registered send page with the "Share with" people preselected, and the
+list's bulk-action bar, whose buttons POST the ticked rows (``selected``) where they were registered.
 
 The kind comes from the URL (``<kind:spec>``): every lookup is scoped to the current organization
 *and* that kind, so another organization's id or an invoice id under /quotes/ is a 404. Which
@@ -28,7 +29,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from books import pdf
-from books.actions import document_menus, document_send_url, document_sender
+from books.actions import document_menus, document_send_url, document_sender, list_menus
 from books.choices import ContactType, DocumentKind, DocumentStatus
 from books.forms.documents import DocumentEditor, PaymentApplyForm, share_with_choices
 from books.history import document_history, document_url, history_pending
@@ -147,6 +148,7 @@ def document_list_view(request: HttpRequest, spec: KindSpec) -> HttpResponse:
             "q": q,
             "page_query": f"{base_query}&" if base_query else "",
             "can_manage": request.membership.has_perm(kind_perm(spec, manage=True)),
+            "list_menus": list_menus(kind=spec.kind, membership=request.membership),
         },
     )
 

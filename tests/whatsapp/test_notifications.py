@@ -18,7 +18,7 @@ import pytest
 from django.db import close_old_connections, connection
 
 from books.choices import ContactType, DocumentKind, DocumentStatus
-from books.models import ContactPerson
+from books.models import ContactPerson, Document
 from credits.models import LedgerEntry, Price, Reservation
 from credits.selectors import credit_balance_get
 from credits.services import credits_adjust
@@ -218,6 +218,17 @@ def test_draft_or_void_documents_are_not_sent(template, invoice, status) -> None
     invoice.save()
     error = refused(invoice)
     assert error.code == "document_not_sendable" and invoice.number in error.message
+
+
+def test_a_paid_invoice_gets_no_payment_reminder_but_still_its_invoice_notice(account, template, invoice) -> None:
+    make_approved_template(account, Module.PAYMENT_REMINDERS)
+    Document.objects.filter(pk=invoice.pk).update(balance=0)
+    invoice.refresh_from_db()
+    with pytest.raises(NotificationRefused) as caught:
+        notification_send(subject=subject_for_document(document=invoice, module=Module.PAYMENT_REMINDERS))
+    assert caught.value.code == "nothing_due" and invoice.number in caught.value.message
+    assert not Message.objects.exists()
+    assert len(send(invoice).messages) == 2  # the invoice itself can still be sent
 
 
 def test_no_number_for_the_audience_and_category(account, template, invoice) -> None:

@@ -380,6 +380,8 @@ class BulkProgress:
 
     @property
     def percent(self) -> int:
+        if self.is_complete:
+            return 100
         if self.bulk.state in (BulkSend.State.PENDING, BulkSend.State.RUNNING) or not self.messages:
             written = self.bulk.sent + len(self.bulk.skipped)
             return int(50 * written / self.bulk.total) if self.bulk.total else 0
@@ -411,3 +413,67 @@ def bulk_sends_sweep(*, older_than_minutes: int = 10) -> int:
     for bulk_id in set(stuck) | set(lost):
         _enqueue(bulk_id)
     return len(set(stuck) | set(lost))
+
+
+# --- Reading bulk sends (the pages of whatsapp.views.bulk) ----------------------------------------
+
+
+def bulk_send_get(*, organization: Organization, pk: int) -> BulkSend | None:
+    """The organization's bulk send ``pk``; None for anyone else's (the page answers 404)."""
+    return BulkSend.objects.filter(organization=organization, pk=pk).select_related("template", "created_by").first()
+
+
+def bulk_send_list(*, organization: Organization) -> QuerySet[BulkSend]:
+    """The organization's bulk sends, newest first, without the (up to 10,000-long) selections."""
+    return (
+        BulkSend.objects.filter(organization=organization)
+        .select_related("template", "created_by")
+        .defer("target_ids", "skipped")
+        .order_by("-created_at", "-pk")
+    )
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What became of one selected document (or contact): its messages, or why it was skipped.
+    Neither yet: the task has not reached it."""
+
+    id: int
+    label: str
+    found: bool
+    messages: list[Message]
+    skipped: Skipped | None
+
+
+def bulk_outcome_list(*, bulk: BulkSend, offset: int = 0, limit: int = 50) -> list[BulkOutcome]:
+    """One page of the selection, in the order selected, each with its messages (recipient
+    loaded) or its skip reason; two queries however large the selection."""
+    ids = [int(pk) for pk in bulk.target_ids[offset : offset + limit]]
+    skipped = {int(item["id"]): item for item in bulk.skipped}
+    if bulk.target == BulkSend.Target.DOCUMENTS:
+        rows = Document.objects.filter(organization_id=bulk.organization_id, pk__in=ids).values_list("pk", "number")
+        by = "document_id"
+    else:
+        rows = Contact.objects.filter(organization_id=bulk.organization_id, pk__in=ids).values_list(
+            "pk", "display_name"
+        )
+        by = "contact_id"
+    labels = dict(rows)
+    messages: dict[int, list[Message]] = {}
+    for message in (
+        Message.objects.filter(bulk=bulk, **{f"{by}__in": ids}).select_related("contact_person").order_by("pk")
+    ):
+        messages.setdefault(getattr(message, by), []).append(message)
+    outcomes = []
+    for pk in ids:
+        item = skipped.get(pk)
+        outcomes.append(
+            BulkOutcome(
+                id=pk,
+                label=labels.get(pk, str(pk)),
+                found=pk in labels,
+                messages=messages.get(pk, []),
+                skipped=Skipped(pk, item["label"], item["code"], item["reason"]) if item else None,
+            )
+        )
+    return outcomes

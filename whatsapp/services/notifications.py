@@ -81,8 +81,8 @@ class NotificationRefused(Exception):
     Codes: ``integration_inactive``, ``module_disabled``, ``template_missing``,
     ``template_not_approved``, ``template_wrong_module``, ``template_not_sendable``,
     ``no_recipients``, ``recipient_not_opted_in``, ``recipient_invalid_number``,
-    ``recipient_not_of_contact``, ``document_not_sendable``, ``no_channel_number``,
-    ``insufficient_credits``.
+    ``recipient_not_of_contact``, ``document_not_sendable``, ``nothing_due`` (a payment reminder
+    for a paid invoice), ``no_channel_number``, ``insufficient_credits``.
     """
 
     def __init__(self, code: str, message: str, *, field: str = "", url: str = "", **extra: Any) -> None:
@@ -523,6 +523,11 @@ def subject_check(context: SendContext, subject: Subject, persons: Sequence[Cont
             "document_not_sendable",
             _("%(number)s is %(status)s: only issued documents can be sent.")
             % {"number": document.number, "status": document.get_status_display().lower()},
+        )
+    if document is not None and subject.module == Module.PAYMENT_REMINDERS and document.balance <= 0:
+        raise NotificationRefused(
+            "nothing_due",
+            _("%(number)s is paid: there is nothing to remind the customer of.") % {"number": document.number},
         )
     try:
         components = template_components_render(

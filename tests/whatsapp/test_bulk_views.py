@@ -1,0 +1,599 @@
+"""Bulk sends through the pages, as a browser uses them: the lists' checkboxes and bulk-action bar,
+the summary (what goes, what is skipped and why, the credits), Send answered at once with the
+progress page (the work is a task), a double click that starts one bulk send, the live part of
+the progress page, the recent bulk sends, and who may see what.
+
+Meta is not involved: the bulk task is run by the test where a worker would run it, dispatch is
+never enqueued (``_dispatch_after_commit`` is replaced), and message statuses are moved by hand.
+Credits are the real ``credits`` services, priced one credit per utility message.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from decimal import Decimal
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.urls import reverse
+
+from books.choices import ContactType, DocumentKind, DocumentStatus
+from books.history import document_url
+from books.kinds import KINDS
+from books.models import Role
+from books.permissions import Perm
+from books.services.organizations import membership_add
+from credits.models import Price, Reservation
+from credits.services import credits_adjust
+from templates_mgmt.choices import Module
+from templates_mgmt.models import MessageTemplate, ModuleSetting
+from tests.books.factories import UserFactory, make_contact, make_document, make_organization
+from tests.whatsapp.factories import make_account, make_approved_template
+from whatsapp.choices import AccountStatus, MessageStatus
+from whatsapp.models import BulkSend, Message
+from whatsapp.services.bulk import bulk_send_run
+from whatsapp.views import bulk as bulk_views
+
+pytestmark = pytest.mark.django_db
+
+INVOICE = KINDS[DocumentKind.INVOICE]
+
+
+# --- Set-up ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def no_worker(monkeypatch):
+    """The broker: bulk tasks enqueued (their ids, in order) and never run; dispatch never enqueued."""
+    started: list[int] = []
+    monkeypatch.setattr("whatsapp.services.bulk._enqueue", started.append)
+    monkeypatch.setattr("whatsapp.services.dispatch._dispatch_after_commit", lambda ids: None)
+    return started
+
+
+@pytest.fixture
+def user():
+    return UserFactory(username="meera")
+
+
+@pytest.fixture
+def org(user):
+    organization = make_organization(name="Sharma Accounting", user=user, role="Accountant")
+    credits_adjust(organization=organization, amount=Decimal("50"), note="opening", user=None)
+    Price.objects.create(organization=organization, category="utility", country_code="", credits=Decimal("1"))
+    return organization
+
+
+@pytest.fixture
+def member(client, user, org):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def account(org):
+    return make_account(org)
+
+
+@pytest.fixture
+def template(account):
+    return make_approved_template(account, Module.INVOICES)
+
+
+@pytest.fixture
+def mixed(org, template):
+    """Three good invoices, a draft, a void one, one whose customer has no WhatsApp, one with a bad number."""
+    good = [make_document(org) for _ in range(3)]
+    draft = make_document(org, issue=False)
+    void = make_document(org)
+    void.status = DocumentStatus.VOID
+    void.save()
+    opted_out = make_document(org, contact=make_contact(org, whatsapp=False))
+    bad_number = make_document(org)
+    bad_number.contact.persons.update(mobile="12345")
+    return good, {"draft": draft, "void": void, "opted_out": opted_out, "bad_number": bad_number}
+
+
+def all_ids(good, others) -> list[int]:
+    return [d.pk for d in good] + [d.pk for d in others.values()]
+
+
+def summary_url(module: str, ids=(), **query) -> str:
+    params = {"ids": ",".join(map(str, ids)), **query} if ids else query
+    url = reverse("whatsapp_send:bulk_new", args=[module])
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+
+
+def page(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def plain(text: str) -> str:
+    """The page's text without tags, whitespace collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", text).split())
+
+
+def count(response, name: str) -> int:
+    return int(re.search(rf'data-count="{name}">(?:<strong[^>]*>)?(\d+)', response.content.decode()).group(1))
+
+
+def key_of(response) -> str:
+    return re.search(r'name="key" value="([^"]+)"', response.content.decode()).group(1)
+
+
+def refusal_code(response) -> str | None:
+    found = re.search(r'data-refusal="([a-z_]+)"', response.content.decode())
+    return found.group(1) if found else None
+
+
+def send_disabled(response) -> bool:
+    return bool(re.search(r"<button[^>]*data-send[^>]*disabled", response.content.decode()))
+
+
+def skipped_groups(response) -> dict[str, set[int]]:
+    """Reason code → the ids listed under it."""
+    text = response.content.decode()
+    groups = {}
+    for match in re.finditer(r'data-skipped-group="([a-z_]+)"(.*?)</ul>', text, re.S):
+        groups[match.group(1)] = {int(pk) for pk in re.findall(r'data-skipped-id="(\d+)"', match.group(2))}
+    return groups
+
+
+def start(member, module: str, ids, *, key: str = "k-1", template=None):
+    data = {"ids": ",".join(map(str, ids)), "key": key}
+    if template is not None:
+        data["template"] = str(template.pk)
+    return member.post(reverse("whatsapp_send:bulk_start", args=[module]), data)
+
+
+class ListForm(HTMLParser):
+    """What a browser would POST from a list page: the bulk form's ``selected`` checkboxes (inside
+    the form, or tied to it with ``form=``) and its bar's buttons (their ``formaction``)."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__()
+        self.form_id = form_id
+        self.inside = False
+        self.boxes: list[str] = []
+        self.actions: dict[str, str] = {}
+        self.links: dict[str, str] = {}
+        self.csrf = ""
+
+    def handle_starttag(self, tag, attrs) -> None:
+        attrs = dict(attrs)
+        if tag == "form" and attrs.get("id") == self.form_id:
+            self.inside = True
+        ours = self.inside or attrs.get("form") == self.form_id
+        if tag == "input" and ours and attrs.get("name") == "selected":
+            self.boxes.append(attrs["value"])
+        if tag == "input" and ours and attrs.get("name") == "csrfmiddlewaretoken":
+            self.csrf = attrs["value"]
+        if tag == "button" and ours and "formaction" in attrs:
+            self.actions[attrs["data-bulk-action"]] = html.unescape(attrs["formaction"])
+        if tag == "a" and "data-bulk-action" in attrs:
+            self.links[attrs["data-bulk-action"]] = attrs["href"]
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "form":
+            self.inside = False
+
+
+def list_form(response, form_id: str) -> ListForm:
+    parser = ListForm(form_id)
+    parser.feed(response.content.decode())
+    return parser
+
+
+# --- The lists: checkboxes and the bulk-action bar --------------------------------------------------
+
+
+def test_the_invoice_list_s_checkboxes_post_the_ticked_ids_to_the_summary(member, mixed) -> None:
+    good, others = mixed
+    form = list_form(member.get(reverse("books:document_list", args=[INVOICE.slug])), "document-bulk-form")
+
+    assert set(form.boxes) == {str(pk) for pk in all_ids(good, others)}
+    assert form.actions == {
+        "whatsapp_bulk": reverse("whatsapp_send:bulk_new", args=[Module.INVOICES]),
+        "whatsapp_bulk_reminder": reverse("whatsapp_send:bulk_new", args=[Module.PAYMENT_REMINDERS]),
+    }
+    assert form.links["whatsapp_bulk_sends"] == reverse("whatsapp_send:bulk_list")
+
+    # Tick two, press Send → WhatsApp message: a plain form POST, answered with the summary's URL.
+    ticked = [str(good[0].pk), str(others["draft"].pk)]
+    response = member.post(form.actions["whatsapp_bulk"], {"selected": ticked})
+    assert response.status_code == 302
+    location = urlsplit(response["Location"])
+    assert location.path == reverse("whatsapp_send:bulk_new", args=[Module.INVOICES])
+    assert parse_qs(location.query) == {"ids": [",".join(ticked)]}
+    summary = member.get(response["Location"])
+    assert (count(summary, "selected"), count(summary, "will-send"), count(summary, "skipped")) == (2, 1, 1)
+
+
+def test_customers_and_vendors_lists_send_a_notice_or_this_month_s_statement(member, org, account) -> None:
+    customer = make_contact(org)
+    vendor = make_contact(org, contact_type=ContactType.VENDOR)
+
+    for list_name, contact, notice, statement in (
+        ("books:customer_list", customer, Module.CUSTOMERS, Module.CUSTOMER_STATEMENTS),
+        ("books:vendor_list", vendor, Module.VENDORS, Module.VENDOR_STATEMENTS),
+    ):
+        form = list_form(member.get(reverse(list_name)), "contact-bulk-form")
+        assert form.boxes == [str(contact.pk)]  # tied to the bar's form with form="contact-bulk-form"
+        assert form.csrf
+        assert form.actions == {
+            "whatsapp_bulk_notice": reverse("whatsapp_send:bulk_new", args=[notice]),
+            "whatsapp_bulk_statement": reverse("whatsapp_send:bulk_new", args=[statement]),
+        }
+        response = member.post(form.actions["whatsapp_bulk_notice"], {"selected": form.boxes})
+        assert parse_qs(urlsplit(response["Location"]).query) == {"ids": [str(contact.pk)]}
+
+
+def test_a_list_no_module_sends_has_checkboxes_but_no_whatsapp_action(member, org) -> None:
+    make_document(org, kind=DocumentKind.BILL, contact=make_contact(org, contact_type=ContactType.VENDOR))
+    form = list_form(
+        member.get(reverse("books:document_list", args=[KINDS[DocumentKind.BILL].slug])), "document-bulk-form"
+    )
+    assert len(form.boxes) == 1 and form.actions == {} and form.links == {}
+
+
+def test_a_role_without_notifications_send_has_no_whatsapp_actions_and_gets_403(client, org, mixed) -> None:
+    good, _others = mixed
+    viewer = UserFactory()
+    Role.objects.create(organization=org, name="Viewer", permissions=[Perm.SALES_VIEW, Perm.CUSTOMERS_VIEW])
+    membership_add(organization=org, user=viewer, role_name="Viewer")
+    client.force_login(viewer)
+
+    form = list_form(client.get(reverse("books:document_list", args=[INVOICE.slug])), "document-bulk-form")
+    assert form.boxes and form.actions == {}
+    assert client.get(summary_url(Module.INVOICES, [good[0].pk])).status_code == 403
+    assert start(client, Module.INVOICES, [good[0].pk]).status_code == 403
+    assert client.get(reverse("whatsapp_send:bulk_list")).status_code == 403
+    assert not BulkSend.objects.exists()
+
+
+def test_bulk_sending_needs_the_right_to_see_what_is_sent(client, org, mixed) -> None:
+    good, _others = mixed
+    sender = UserFactory()
+    Role.objects.create(organization=org, name="Sender", permissions=[Perm.NOTIFICATIONS_SEND, Perm.CUSTOMERS_VIEW])
+    membership_add(organization=org, user=sender, role_name="Sender")
+    client.force_login(sender)
+
+    assert client.get(summary_url(Module.INVOICES, [good[0].pk])).status_code == 403
+    assert start(client, Module.INVOICES, [good[0].pk]).status_code == 403
+    assert client.get(summary_url(Module.CUSTOMERS, [good[0].contact_id])).status_code == 200
+    assert client.get(summary_url(Module.VENDORS, [good[0].contact_id])).status_code == 403
+
+
+# --- The summary -----------------------------------------------------------------------------------
+
+
+def test_the_summary_counts_what_goes_groups_the_skipped_by_reason_and_shows_the_credits(member, mixed) -> None:
+    good, others = mixed
+    response = member.get(summary_url(Module.INVOICES, all_ids(good, others)))
+
+    assert response.status_code == 200
+    assert (count(response, "selected"), count(response, "will-send"), count(response, "skipped")) == (7, 3, 4)
+    assert skipped_groups(response) == {
+        "document_not_sendable": {others["draft"].pk, others["void"].pk},
+        "recipient_not_opted_in": {others["opted_out"].pk},
+        "recipient_invalid_number": {others["bad_number"].pk},
+    }
+    text = page(response)
+    assert "Draft or void" in text and "WhatsApp channel not enabled for the contact" in text
+    assert f'<a href="{document_url(others["draft"])}">{others["draft"].number}</a>' in text
+    assert "IM credits to reserve: 3 · available: 50" in plain(text)
+    assert "data-credits-short" not in text
+    assert re.search(r'<option value="\d+" selected>invoices_notice \(en\) · default', text)
+    assert not send_disabled(response) and refusal_code(response) is None
+    assert "Send to 3" in plain(text)
+    assert not BulkSend.objects.exists() and not Message.objects.exists()
+
+
+def test_the_summary_warns_when_credits_are_short_and_links_to_buying_them(client, org, mixed) -> None:
+    good, _others = mixed
+    credits_adjust(organization=org, amount=Decimal("-48"), note="spent", user=None)
+    admin = UserFactory()
+    membership_add(organization=org, user=admin, role_name="Admin")
+    client.force_login(admin)
+
+    response = client.get(summary_url(Module.INVOICES, [d.pk for d in good]))
+    text = page(response)
+    assert "IM credits to reserve: 3 · available: 2" in plain(text)
+    assert "data-credits-short" in text and f'href="{reverse("credits:buy")}"' in text
+    assert not send_disabled(response)  # what fits is sent, the rest is skipped as such
+
+
+def test_an_accountant_short_of_credits_is_told_to_ask_an_administrator(member, org, mixed) -> None:
+    good, _others = mixed
+    credits_adjust(organization=org, amount=Decimal("-50"), note="spent", user=None)
+    text = page(member.get(summary_url(Module.INVOICES, [d.pk for d in good])))
+    assert "Ask an administrator to buy IM credits." in text and reverse("credits:buy") not in text
+
+
+def _inactive(org, account):
+    account.status = AccountStatus.INACTIVE
+    account.save()
+
+
+def _module_off(org, account):
+    ModuleSetting.objects.filter(organization=org, module=Module.INVOICES).update(enabled=False)
+
+
+def _no_template(org, account):
+    MessageTemplate.objects.filter(organization=org).delete()
+
+
+@pytest.mark.parametrize(
+    ("make_refused", "code", "fix_url"),
+    [
+        (_inactive, "integration_inactive", "whatsapp:integration"),
+        (_module_off, "module_disabled", "whatsapp:template_modules"),
+        (_no_template, "template_missing", "whatsapp:template_list"),
+    ],
+)
+def test_a_rule_of_the_whole_send_is_a_message_with_its_fix_and_send_is_disabled(
+    member, org, account, mixed, make_refused, code, fix_url
+) -> None:
+    good, _others = mixed
+    make_refused(org, account)
+    response = member.get(summary_url(Module.INVOICES, [d.pk for d in good]))
+
+    assert response.status_code == 200
+    assert refusal_code(response) == code and send_disabled(response)
+    assert f'href="{reverse(fix_url)}" data-refusal-fix' in page(response)
+
+    response = start(member, Module.INVOICES, [d.pk for d in good])
+    assert response.status_code == 400 and refusal_code(response) == code
+    assert "Nothing was sent." in page(response)
+    assert not BulkSend.objects.exists()
+
+
+def test_another_template_of_the_module_can_be_chosen_and_htmx_refreshes_the_summary(member, account, mixed) -> None:
+    good, _others = mixed
+    other = make_approved_template(account, Module.INVOICES, name="invoice_short", default=False)
+    response = member.get(summary_url(Module.INVOICES, [good[0].pk], template=other.pk), headers={"HX-Request": "true"})
+    text = page(response)
+    assert text.startswith('<div id="bulk-summary"') and "<html" not in text
+    assert f'<option value="{other.pk}" selected>invoice_short' in text
+    assert 'name="key"' not in text  # the one-time key stays in the page, outside the refreshed part
+
+
+def test_without_a_default_the_first_approved_template_is_chosen_as_on_the_send_page(member, org, account) -> None:
+    only = make_approved_template(account, Module.INVOICES, name="invoice_plain", default=False)
+    invoice = make_document(org)
+    response = member.get(summary_url(Module.INVOICES, [invoice.pk]))
+    assert f'<option value="{only.pk}" selected>invoice_plain' in page(response)
+    assert refusal_code(response) is None and not send_disabled(response)
+
+
+def test_an_empty_or_unknown_selection_says_so_and_links_back_to_the_list(member, org, template) -> None:
+    response = member.get(summary_url(Module.INVOICES))
+    assert refusal_code(response) == "no_selection" and send_disabled(response)
+    assert f'href="{reverse("books:document_list", args=[INVOICE.slug])}" data-refusal-fix' in page(response)
+
+    foreign = make_document(make_organization(name="Globex"))
+    response = member.get(summary_url(Module.INVOICES, [foreign.pk]))
+    assert skipped_groups(response) == {"not_found": {foreign.pk}}
+    assert foreign.number not in page(response)
+    assert member.get(summary_url("no_such_module", [1])).status_code == 404
+
+
+# --- Send: answered at once, then the progress page -------------------------------------------------
+
+
+def test_send_records_the_bulk_send_enqueues_its_task_and_redirects_to_its_progress(
+    member, user, org, template, mixed, no_worker, django_capture_on_commit_callbacks
+) -> None:
+    good, others = mixed
+    summary = member.get(summary_url(Module.INVOICES, all_ids(good, others)))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = start(member, Module.INVOICES, all_ids(good, others), key=key_of(summary), template=template)
+
+    bulk = BulkSend.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("whatsapp_send:bulk", args=[bulk.pk])
+    assert (bulk.target, bulk.module, bulk.template, bulk.created_by) == ("documents", "invoices", template, user)
+    assert bulk.target_ids == all_ids(good, others) and bulk.state == BulkSend.State.PENDING
+    assert no_worker == [bulk.pk]
+    assert not Message.objects.exists()  # the task writes the messages, not the request
+    progress = member.get(response["Location"])
+    assert "Bulk send started: 7 selected." in page(progress)
+    assert 'data-state="pending"' in page(progress) and 'hx-trigger="every 2s"' in page(progress)
+
+
+def test_a_double_click_on_send_starts_one_bulk_send(
+    member, template, mixed, no_worker, django_capture_on_commit_callbacks
+) -> None:
+    good, _others = mixed
+    ids = [d.pk for d in good]
+    key = key_of(member.get(summary_url(Module.INVOICES, ids)))
+    with django_capture_on_commit_callbacks(execute=True):
+        first = start(member, Module.INVOICES, ids, key=key, template=template)
+        second = start(member, Module.INVOICES, ids, key=key, template=template)
+
+    assert BulkSend.objects.count() == 1 and len(no_worker) == 1
+    assert first["Location"] == second["Location"] == reverse("whatsapp_send:bulk", args=[no_worker[0]])
+
+
+def test_the_same_key_for_another_selection_is_refused_on_the_summary(member, template, mixed) -> None:
+    good, _others = mixed
+    start(member, Module.INVOICES, [good[0].pk], key="same", template=template)
+    response = start(member, Module.INVOICES, [good[1].pk], key="same", template=template)
+
+    assert response.status_code == 400 and refusal_code(response) == "idempotency_conflict"
+    assert key_of(response) != "same"  # a fresh key: pressing Send again starts it
+    assert BulkSend.objects.count() == 1
+
+
+def test_a_new_summary_is_a_new_bulk_send(member, template, mixed) -> None:
+    good, _others = mixed
+    ids = [good[0].pk]
+    for _ in range(2):
+        start(member, Module.INVOICES, ids, key=key_of(member.get(summary_url(Module.INVOICES, ids))))
+    assert BulkSend.objects.count() == 2
+
+
+def test_vendors_are_sent_a_vendor_notice_in_bulk(member, org, account) -> None:
+    make_approved_template(account, Module.VENDORS)
+    vendors = [make_contact(org, contact_type=ContactType.VENDOR) for _ in range(2)]
+    customer = make_contact(org)
+    ids = [v.pk for v in vendors] + [customer.pk]
+
+    summary = member.get(summary_url(Module.VENDORS, ids))
+    assert (count(summary, "will-send"), count(summary, "skipped")) == (2, 1)
+    assert skipped_groups(summary) == {"not_found": {customer.pk}}  # a customer is not a vendor
+    response = start(member, Module.VENDORS, ids, key=key_of(summary))
+    bulk = BulkSend.objects.get()
+    assert (bulk.target, bulk.module, bulk.total) == ("contacts", "vendors", 3)
+    assert response["Location"] == reverse("whatsapp_send:bulk", args=[bulk.pk])
+
+
+# --- Progress ----------------------------------------------------------------------------------------
+
+
+def fragment(member, bulk, **query):
+    url = reverse("whatsapp_send:bulk_progress", args=[bulk.pk])
+    if query:
+        url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+    return member.get(url, headers={"HX-Request": "true"})
+
+
+def percent(response) -> int:
+    text = response.content.decode()
+    value = int(re.search(r'<progress[^>]*value="(\d+)" max="100"', text).group(1))
+    assert f"data-percent>{value} %<" in text
+    return value
+
+
+def polling(response) -> bool:
+    return 'hx-trigger="every 2s"' in response.content.decode()
+
+
+def test_the_progress_fragment_follows_the_task_and_the_messages_and_stops_polling_when_final(
+    member, template, mixed
+) -> None:
+    good, others = mixed
+    start(member, Module.INVOICES, all_ids(good, others), template=template)
+    bulk = BulkSend.objects.get()
+
+    response = fragment(member, bulk)
+    assert response.status_code == 200 and "<html" not in page(response)
+    assert percent(response) == 0 and polling(response)
+    assert (count(response, "total"), count(response, "queued"), count(response, "skipped")) == (7, 0, 0)
+
+    bulk_send_run(bulk_id=bulk.pk)  # the worker
+    response = fragment(member, bulk)
+    assert percent(response) == 50 and polling(response)
+    assert (count(response, "queued"), count(response, "skipped"), count(response, "sent")) == (3, 4, 0)
+    assert skipped_groups(response) == {
+        "document_not_sendable": {others["draft"].pk, others["void"].pk},
+        "recipient_not_opted_in": {others["opted_out"].pk},
+        "recipient_invalid_number": {others["bad_number"].pk},
+    }
+
+    first, second, third = (Message.objects.get(document=d) for d in good)
+    Message.objects.filter(pk=first.pk).update(status=MessageStatus.READ)
+    Message.objects.filter(pk=second.pk).update(status=MessageStatus.DELIVERED)
+    response = fragment(member, bulk)
+    assert percent(response) == 50 + 50 * 2 // 3 and polling(response)
+
+    Message.objects.filter(pk=third.pk).update(status=MessageStatus.FAILED, error_title="Number not on WhatsApp")
+    response = fragment(member, bulk)
+    assert percent(response) == 100 and not polling(response)
+    counts = {name: count(response, name) for name in ("queued", "sent", "delivered", "read", "failed")}
+    assert counts == {"queued": 0, "sent": 0, "delivered": 1, "read": 1, "failed": 1}
+    assert "data-bulk-state>Finished<" in page(response)
+
+
+def test_the_outcome_of_each_document_is_listed_page_by_page(member, template, mixed, monkeypatch) -> None:
+    good, others = mixed
+    monkeypatch.setattr(bulk_views, "OUTCOMES_PER_PAGE", 4)
+    start(member, Module.INVOICES, all_ids(good, others), template=template)
+    bulk = BulkSend.objects.get()
+    bulk_send_run(bulk_id=bulk.pk)
+    Message.objects.filter(document=good[0]).update(status=MessageStatus.DELIVERED)
+
+    def outcomes(response) -> dict[int, str]:
+        text = response.content.decode()
+        rows = re.findall(r'data-outcome="(\d+)">(.*?)</tr>', text, re.S)
+        return {int(pk): re.search(r'data-outcome-status="([a-z]+)"', row).group(1) for pk, row in rows}
+
+    first = member.get(reverse("whatsapp_send:bulk", args=[bulk.pk]))
+    assert outcomes(first) == {
+        good[0].pk: "delivered",
+        good[1].pk: "queued",
+        good[2].pk: "queued",
+        others["draft"].pk: "skipped",
+    }
+    assert f'<a href="{document_url(good[0])}">{good[0].number}</a>' in page(first)
+    assert "1–4 of 7" in page(first)
+    second = member.get(reverse("whatsapp_send:bulk", args=[bulk.pk]) + "?page=2")
+    assert set(outcomes(second)) == {others["void"].pk, others["opted_out"].pk, others["bad_number"].pk}
+    assert "only issued documents can be sent" in page(second)
+    # The poll keeps the page it is on.
+    assert set(outcomes(fragment(member, bulk, page=2))) == set(outcomes(second))
+
+
+def test_a_bulk_send_that_queued_nothing_is_complete(member, template, mixed) -> None:
+    _good, others = mixed
+    start(member, Module.INVOICES, [others["draft"].pk], template=template)
+    bulk = BulkSend.objects.get()
+    bulk_send_run(bulk_id=bulk.pk)
+    response = fragment(member, bulk)
+    assert percent(response) == 100 and not polling(response)
+    assert count(response, "skipped") == 1
+
+
+def test_a_poll_after_the_session_expired_redirects_the_page_to_the_login(member, template, mixed) -> None:
+    good, _others = mixed
+    start(member, Module.INVOICES, [good[0].pk], template=template)
+    bulk = BulkSend.objects.get()
+    member.logout()
+
+    response = fragment(member, bulk)
+    page_url = reverse("whatsapp_send:bulk", args=[bulk.pk])
+    assert response.status_code == 204 and not response.content
+    location = urlsplit(response["HX-Redirect"])
+    assert location.path == reverse("login") and parse_qs(location.query) == {"next": [page_url]}
+    # Without htmx it is the usual redirect to the login page.
+    assert member.get(reverse("whatsapp_send:bulk_progress", args=[bulk.pk])).status_code == 302
+
+
+def test_another_organization_s_bulk_send_is_not_found(member, user, org, template, mixed) -> None:
+    good, _others = mixed
+    foreign = make_organization(name="Globex")
+    theirs = BulkSend.objects.create(organization=foreign, target="documents", module="invoices", total=1)
+
+    assert member.get(reverse("whatsapp_send:bulk", args=[theirs.pk])).status_code == 404
+    assert fragment(member, theirs).status_code == 404
+    start(member, Module.INVOICES, [good[0].pk], template=template)
+    listed = page(member.get(reverse("whatsapp_send:bulk_list")))
+    assert f'data-bulk="{BulkSend.objects.get(organization=org).pk}"' in listed
+    assert f'data-bulk="{theirs.pk}"' not in listed
+
+
+# --- Recent bulk sends --------------------------------------------------------------------------------
+
+
+def test_the_recent_bulk_sends_link_to_their_progress_in_a_constant_number_of_queries(
+    member, org, template, mixed, django_assert_max_num_queries
+) -> None:
+    good, others = mixed
+    start(member, Module.INVOICES, all_ids(good, others), key="a", template=template)
+    bulk_send_run(bulk_id=BulkSend.objects.get().pk)
+    for key in ("b", "c"):
+        start(member, Module.INVOICES, [good[0].pk], key=key, template=template)
+
+    with django_assert_max_num_queries(8):
+        response = member.get(reverse("whatsapp_send:bulk_list"))
+    text = page(response)
+    rows = re.findall(r'data-bulk="(\d+)"', text)
+    assert [int(pk) for pk in rows] == list(
+        BulkSend.objects.order_by("-created_at", "-pk").values_list("pk", flat=True)
+    )
+    done = BulkSend.objects.get(state=BulkSend.State.DONE)
+    assert f'href="{reverse("whatsapp_send:bulk", args=[done.pk])}"' in text
+    row = re.search(rf'data-bulk="{done.pk}">(.*?)</tr>', text, re.S).group(1)
+    assert [int(n) for n in re.findall(r'class="num">(\d+)<', row)] == [7, 3, 4]
+    assert Reservation.objects.filter(organization=org).count() == 3
