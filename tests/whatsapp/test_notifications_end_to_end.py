@@ -16,9 +16,9 @@ import pytest
 
 from books.choices import ContactType
 from books.kinds import KINDS
-from books.models import Organization
+from books.models import Document, Organization
 from credits.models import LedgerEntry, Reservation
-from credits.selectors import credit_balance_get
+from credits.selectors import credit_balance_get, price_table_get
 from credits.services import credits_adjust
 from templates_mgmt.choices import TemplateStatus
 from templates_mgmt.modules import MODULES
@@ -27,10 +27,11 @@ from tests.books.factories import make_contact, make_document, make_organization
 from tests.whatsapp.factories import make_sandbox_account, module_template_fields
 from whatsapp.choices import MessageStatus
 from whatsapp.fix_hints import fix_hint
-from whatsapp.models import Message, WhatsAppAccount
+from whatsapp.models import BulkSend, Message, WhatsAppAccount
 from whatsapp.sandbox import delivery
 from whatsapp.sandbox import services as sandbox
 from whatsapp.sandbox.models import SandboxMedia, SandboxMessage
+from whatsapp.services.bulk import bulk_progress, bulk_send_start
 from whatsapp.services.notifications import notification_send, subject_for_contact, subject_for_document
 from whatsapp.services.templates import account_template_submit
 
@@ -163,3 +164,52 @@ def test_an_undeliverable_number_fails_with_the_hint_and_gives_the_credits_back(
     assert Reservation.objects.get(reference=f"whatsapp.message:{message.pk}").status == "released"
     balance = credit_balance_get(organization=organization)
     assert (balance.available, balance.reserved) == (Decimal("20"), Decimal("0"))
+
+
+def test_a_bulk_of_mixed_invoices_skips_with_reasons_and_the_rest_reach_read_and_add_up(
+    account: WhatsAppAccount,
+) -> None:
+    """Issue 6's acceptance: drafts and opted-out contacts are skipped with their reasons, the rest
+    reach read through batched dispatch, and the ledger adds up (the utility price per message)."""
+    organization = account.organization
+    approved(account, "payment_reminders")
+    good = [
+        make_document(organization, contact=make_contact(organization, name=f"Customer {n}", mobile=f"98200123{n:02d}"))
+        for n in range(4)
+    ]
+    draft = make_document(organization, contact=good[0].contact, issue=False)
+    opted_out = make_document(organization, contact=make_contact(organization, whatsapp=False))
+    paid = make_document(organization, contact=good[1].contact)
+    Document.objects.filter(pk=paid.pk).update(balance=0)
+    before = credit_balance_get(organization=organization).available
+
+    bulk, created = bulk_send_start(
+        organization=organization,
+        target=BulkSend.Target.DOCUMENTS,
+        module="payment_reminders",
+        ids=[d.pk for d in (*good, draft, opted_out, paid)],
+    )
+    delivery.flush()
+
+    bulk.refresh_from_db()
+    assert created and bulk.state == BulkSend.State.DONE
+    reasons = {item["id"]: item["code"] for item in bulk.skipped}
+    assert reasons == {
+        draft.pk: "document_not_sendable",
+        opted_out.pk: "recipient_not_opted_in",
+        paid.pk: "nothing_due",
+    }
+    messages = list(Message.objects.filter(bulk=bulk))
+    assert sorted(m.document_id for m in messages) == sorted(d.pk for d in good)
+    assert all(m.status == MessageStatus.READ for m in messages), [(m.status, m.error_title) for m in messages]
+    assert SandboxMessage.objects.filter(direction="outbound").count() == len(good)  # each once
+    assert bulk_progress(bulk=bulk).percent == 100
+    balance = credit_balance_get(organization=organization)
+    assert balance.reserved == 0
+    settled = Reservation.objects.filter(reference__in=[f"whatsapp.message:{m.pk}" for m in messages])
+    assert [r.status for r in settled] == ["settled"] * len(good)
+    charged = sum(
+        (e.amount for e in LedgerEntry.objects.filter(organization=organization, kind="settlement")), Decimal("0")
+    )
+    price = price_table_get(organization=organization).price("utility", "91")
+    assert before - balance.available == -charged == len(good) * price > 0
