@@ -183,7 +183,10 @@ def message_media_path(message: Message, filename: str) -> str:
 class Message(models.Model):
     """One WhatsApp message, sent or received, and everything Meta told us about it."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="whatsapp_messages")
+    # Indexed by ``message_org_recent`` (and ``message_org_phone_recent``), which lead with it.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="whatsapp_messages", db_index=False
+    )
     account = models.ForeignKey(
         WhatsAppAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
     )
@@ -198,7 +201,7 @@ class Message(models.Model):
     direction = models.CharField(_("direction"), max_length=10, choices=Direction)
     message_type = models.CharField(_("type"), max_length=16, choices=MessageType)
     # The other party: the customer's or vendor's number (E.164), and who it is when we know.
-    phone = models.CharField(_("phone"), max_length=32, db_index=True)
+    phone = models.CharField(_("phone"), max_length=32)  # indexed by ``message_phone``
     wa_id = models.CharField(_("WhatsApp ID"), max_length=64, blank=True)
     profile_name = models.CharField(_("WhatsApp profile name"), max_length=200, blank=True)
     contact = models.ForeignKey(
@@ -207,8 +210,8 @@ class Message(models.Model):
     contact_person = models.ForeignKey(
         ContactPerson, on_delete=models.SET_NULL, null=True, blank=True, related_name="whatsapp_messages"
     )
-    document = models.ForeignKey(
-        Document, on_delete=models.SET_NULL, null=True, blank=True, related_name="whatsapp_messages"
+    document = models.ForeignKey(  # indexed by ``message_document_recent``, which leads with it
+        Document, on_delete=models.SET_NULL, null=True, blank=True, related_name="whatsapp_messages", db_index=False
     )
     template = models.ForeignKey(
         "templates_mgmt.MessageTemplate",
@@ -246,7 +249,9 @@ class Message(models.Model):
     media_file = models.FileField(_("media file"), upload_to=message_media_path, max_length=255, blank=True)
     media_state = models.CharField(_("media"), max_length=10, choices=MediaState, default=MediaState.NONE, blank=True)
 
-    status = models.CharField(_("status"), max_length=10, choices=MessageStatus, db_index=True)
+    # Not indexed as a whole: every status webhook changes it, and lists filter it within an
+    # organization. The rows in flight are indexed by ``message_queued_by_number`` and ``message_sending``.
+    status = models.CharField(_("status"), max_length=10, choices=MessageStatus)
     wamid = models.CharField(_("WhatsApp message ID"), max_length=255, null=True, blank=True, unique=True)
     queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
     sending_at = models.DateTimeField(_("sending at"), null=True, blank=True)
@@ -270,10 +275,12 @@ class Message(models.Model):
     # again when it runs out), and the earliest time it may go (backoff, pair rate, daily limit).
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
     send_after = models.DateTimeField(_("not before"), null=True, blank=True)
+    # Not indexed: nothing looks messages up by their author; deleting a user (rare) scans them.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    # Indexed within an organization (``message_org_recent``), which is how every list reads it.
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -290,6 +297,15 @@ class Message(models.Model):
                 condition=Q(status=MessageStatus.QUEUED, direction=Direction.OUTBOUND),
                 name="message_queued_by_number",
             ),
+            # What the dispatch sweeper looks for: sends claimed but never started, or never confirmed.
+            # Partial, so that a status webhook (sent, delivered, read) adds nothing to it.
+            models.Index(
+                fields=["sending_at"],
+                condition=Q(status=MessageStatus.SENDING, direction=Direction.OUTBOUND),
+                name="message_sending",
+            ),
+            # Recipients reached by an account in the last 24 h (the messaging limit), by number.
+            models.Index(fields=["phone"], name="message_phone"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -9,12 +9,14 @@ with exactly one ledger entry per change.
 
 from .ledger import (
     InsufficientCredits,
+    ReservationClose,
     ReservationRequest,
     credits_adjust,
     credits_reserve,
     credits_threshold_set,
     reservation_release,
     reservation_settle,
+    reservations_close,
 )
 from .pricing import credits_price, phone_calling_code
 from .purchases import (
@@ -29,6 +31,7 @@ from .purchases import (
 
 __all__ = [
     "InsufficientCredits",
+    "ReservationClose",
     "ReservationRequest",
     "credits_adjust",
     "credits_price",
@@ -44,4 +47,5 @@ __all__ = [
     "purchase_sync",
     "reservation_release",
     "reservation_settle",
+    "reservations_close",
 ]

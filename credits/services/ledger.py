@@ -9,6 +9,7 @@ leaving an organization with negative credits.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -243,6 +244,19 @@ def credits_reserve(
     return [existing[request.reference] for request in requests]
 
 
+@dataclass(frozen=True)
+class ReservationClose:
+    """How one hold ends: settled (``settle``: charged the price of the reported ``category`` and
+    ``country_code`` when ``billable``) or released (nothing charged; ``reason`` goes in the note)."""
+
+    reference: str
+    settle: bool
+    billable: bool = False
+    category: str = ""
+    country_code: str = ""
+    reason: str = ""
+
+
 @transaction.atomic
 def reservation_settle(
     *, organization: Organization, reference: str, billable: bool, category: str, country_code: str = ""
@@ -258,46 +272,10 @@ def reservation_settle(
     organization cannot cover the difference, it is charged only what keeps every other hold
     covered, and the shortfall is written in the entry's note.
     """
-    account = credit_account_lock(organization=organization)
-    reservation = Reservation.objects.filter(organization=organization, reference=reference).first()
-    if reservation is None or reservation.status != ReservationStatus.RESERVED:
-        return reservation
-    category = category_normalize(category)
-    country_code = country_code or reservation.country_code
-    price = price_table_get(organization=organization).price(category, country_code) if billable else ZERO
-    # Others' holds stay covered: the balance may not fall below what stays reserved.
-    payable = account.balance - (account.reserved - reservation.amount)
-    charged = min(price, payable)
-    note = ""
-    if charged < price:
-        note = _("Shortfall: %(price)s credits were due, %(charged)s could be charged.") % {
-            "price": price,
-            "charged": charged,
-        }
-        logger.warning("Organization %s: settling %s short by %s credits.", organization.pk, reference, price - charged)
-    now = timezone.now()
-    updated = Reservation.objects.filter(pk=reservation.pk, status=ReservationStatus.RESERVED).update(
-        status=ReservationStatus.SETTLED, charged=charged, closed_at=now
+    close = ReservationClose(
+        reference=reference, settle=True, billable=billable, category=category, country_code=country_code
     )
-    if updated != 1:  # only possible if someone wrote without the lock; the hold is gone either way
-        reservation.refresh_from_db()
-        return reservation
-    available_before = account.available
-    entry = entry_apply(
-        account,
-        kind=EntryKind.SETTLEMENT,
-        amount=-charged,
-        reserved_change=-reservation.amount,
-        reservation=reservation,
-        reference=reference,
-        category=category,
-        country_code=country_code,
-        note=note,
-        created_at=now,
-    )
-    entries_save(account, [entry], organization=organization, available_before=available_before)
-    reservation.status, reservation.charged, reservation.closed_at = ReservationStatus.SETTLED, charged, now
-    return reservation
+    return _reservation_close(organization=organization, close=close)
 
 
 @transaction.atomic
@@ -307,32 +285,119 @@ def reservation_release(*, organization: Organization, reference: str, reason: s
     Idempotent: a reservation already settled or released is returned unchanged. None when
     there is no reservation for ``reference``.
     """
+    close = ReservationClose(reference=reference, settle=False, reason=reason)
+    return _reservation_close(organization=organization, close=close)
+
+
+def _reservation_close(*, organization: Organization, close: ReservationClose) -> Reservation | None:
     account = credit_account_lock(organization=organization)
-    reservation = Reservation.objects.filter(organization=organization, reference=reference).first()
+    reservation = (
+        Reservation.objects.select_for_update().filter(organization=organization, reference=close.reference).first()
+    )
     if reservation is None or reservation.status != ReservationStatus.RESERVED:
         return reservation
-    now = timezone.now()
-    updated = Reservation.objects.filter(pk=reservation.pk, status=ReservationStatus.RESERVED).update(
-        status=ReservationStatus.RELEASED, closed_at=now
-    )
-    if updated != 1:
-        reservation.refresh_from_db()
-        return reservation
-    available_before = account.available
-    entry = entry_apply(
-        account,
-        kind=EntryKind.RELEASE,
-        reserved_change=-reservation.amount,
-        reservation=reservation,
-        reference=reference,
-        category=reservation.category,
-        country_code=reservation.country_code,
-        note=reason,
-        created_at=now,
-    )
-    entries_save(account, [entry], organization=organization, available_before=available_before)
-    reservation.status, reservation.closed_at = ReservationStatus.RELEASED, now
+    _held_close(account, [(reservation, close)], organization=organization)
     return reservation
+
+
+@transaction.atomic
+def reservations_close(*, organization: Organization, closes: Sequence[ReservationClose]) -> int:
+    """Settle or release many holds of one organization at once: one lock, one ledger entry per hold
+    (inserted together), one account update. How many holds ended.
+
+    Each hold ends as :func:`reservation_settle` or :func:`reservation_release` would end it, in
+    the order given (the first close of a reference counts); a reference without a reservation, or
+    whose reservation already ended, is skipped. When none of the references is still held, the
+    organization's lock is not taken at all: a burst of statuses for messages that reserved
+    nothing (free ones, or a retry of statuses already settled) costs one query.
+    """
+    wanted: dict[str, ReservationClose] = {}
+    for close in closes:
+        wanted.setdefault(close.reference, close)
+    held = Reservation.objects.filter(
+        organization=organization, reference__in=list(wanted), status=ReservationStatus.RESERVED
+    )
+    if not held.exists():
+        return 0
+    account = credit_account_lock(organization=organization)
+    # Read again under the lock: what is held now is all there is until the transaction ends.
+    order = {reference: n for n, reference in enumerate(wanted)}
+    reservations = sorted(held.select_for_update().order_by("pk"), key=lambda r: order[r.reference])
+    _held_close(account, [(r, wanted[r.reference]) for r in reservations], organization=organization)
+    return len(reservations)
+
+
+def _held_close(
+    account: CreditAccount,
+    held: Sequence[tuple[Reservation, ReservationClose]],
+    *,
+    organization: Organization,
+) -> None:
+    """End holds that are still reserved, in order. Caller holds the account's lock and has locked
+    every reservation (``SELECT … FOR UPDATE``), so each conditional UPDATE below matches all its rows."""
+    now = timezone.now()
+    available_before = account.available
+    prices = None
+    entries = []
+    ended: dict[tuple[str, Decimal], list[int]] = defaultdict(list)
+    for reservation, close in held:
+        if close.settle:
+            category = category_normalize(close.category)
+            country_code = close.country_code or reservation.country_code
+            price = ZERO
+            if close.billable:
+                prices = prices or price_table_get(organization=organization)
+                price = prices.price(category, country_code)
+            # Others' holds stay covered: the balance may not fall below what stays reserved.
+            charged = min(price, account.balance - (account.reserved - reservation.amount))
+            note = ""
+            if charged < price:
+                note = _("Shortfall: %(price)s credits were due, %(charged)s could be charged.") % {
+                    "price": price,
+                    "charged": charged,
+                }
+                logger.warning(
+                    "Organization %s: settling %s short by %s credits.",
+                    organization.pk,
+                    reservation.reference,
+                    price - charged,
+                )
+            entry = entry_apply(
+                account,
+                kind=EntryKind.SETTLEMENT,
+                amount=-charged,
+                reserved_change=-reservation.amount,
+                reservation=reservation,
+                reference=reservation.reference,
+                category=category,
+                country_code=country_code,
+                note=note,
+                created_at=now,
+            )
+            reservation.status, reservation.charged = ReservationStatus.SETTLED, charged
+        else:
+            entry = entry_apply(
+                account,
+                kind=EntryKind.RELEASE,
+                reserved_change=-reservation.amount,
+                reservation=reservation,
+                reference=reservation.reference,
+                category=reservation.category,
+                country_code=reservation.country_code,
+                note=close.reason,
+                created_at=now,
+            )
+            reservation.status = ReservationStatus.RELEASED
+        reservation.closed_at = now
+        entries.append(entry)
+        ended[reservation.status, reservation.charged].append(reservation.pk)
+    for (status, charged), ids in ended.items():  # one UPDATE per outcome: settled at a price, or released
+        updated = Reservation.objects.filter(pk__in=ids, status=ReservationStatus.RESERVED).update(
+            status=status, charged=charged, closed_at=now
+        )
+        if updated != len(ids):  # the caller's locks make this impossible; never write a wrong ledger
+            raise RuntimeError(f"Reservations {ids} changed without the credit lock.")
+    entries_save(account, entries, organization=organization, available_before=available_before)
 
 
 # --- Administrators ------------------------------------------------------------------------------------

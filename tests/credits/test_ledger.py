@@ -11,11 +11,13 @@ from credits.models import AppendOnlyError, CreditAccount, LedgerEntry, Price, R
 from credits.selectors import credit_balance_get, ledger_list
 from credits.services import (
     InsufficientCredits,
+    ReservationClose,
     ReservationRequest,
     credits_adjust,
     credits_reserve,
     reservation_release,
     reservation_settle,
+    reservations_close,
 )
 from tests.books.factories import make_organization
 
@@ -323,6 +325,74 @@ def test_reservations_are_per_organization(org):
 
     assert balance(org).reserved == D("1.00") and balance(org).balance == D("10.00")
     assert balance(other).balance == D("9.00")
+
+
+# --- Closing many holds at once -----------------------------------------------------------------------------
+
+
+def settle(n: int, category: str = "marketing", *, billable: bool = True) -> ReservationClose:
+    return ReservationClose(reference=f"whatsapp.message:{n}", settle=True, billable=billable, category=category)
+
+
+def release(n: int, reason: str = "131026") -> ReservationClose:
+    return ReservationClose(reference=f"whatsapp.message:{n}", settle=False, reason=reason)
+
+
+def entries(org) -> list[tuple]:
+    return list(
+        LedgerEntry.objects.filter(organization=org)
+        .order_by("id")
+        .values_list("kind", "amount", "reserved_change", "balance_after", "reserved_after", "category", "note")
+    )
+
+
+def test_closing_holds_together_ends_them_as_closing_them_one_by_one(org):
+    together, one_by_one = org, make_organization(name="Globex")
+    closes = [settle(1), release(2), settle(3, "utility", billable=False), settle(4), settle(5), release(1)]
+    for organization in (together, one_by_one):
+        fund(organization, "2.50")  # all held: message 1 (marketing, 1.00) is settled short
+        credits_reserve(
+            organization=organization, requests=[request(n, "0.50", category="utility") for n in range(1, 6)]
+        )
+
+    ended = reservations_close(organization=together, closes=[*closes, settle(404)])
+    for close in closes:
+        if close.settle:
+            reservation_settle(
+                organization=one_by_one, reference=close.reference, billable=close.billable, category=close.category
+            )
+        else:
+            reservation_release(organization=one_by_one, reference=close.reference, reason=close.reason)
+
+    assert ended == 5  # message 1's release comes after its settlement; 404 has no hold
+    assert entries(together) == entries(one_by_one)
+    statuses = dict(Reservation.objects.filter(organization=together).values_list("reference", "status"))
+    assert list(statuses.values()).count(ReservationStatus.SETTLED) == 4
+    first = LedgerEntry.objects.get(organization=together, kind=EntryKind.SETTLEMENT, reference="whatsapp.message:1")
+    assert first.amount == D("-0.50") and "Shortfall" in first.note
+    assert_ledger_adds_up(together)
+
+
+def test_closing_holds_again_changes_nothing(org):
+    fund(org, "10")
+    credits_reserve(organization=org, requests=[request(1), request(2)])
+    reservations_close(organization=org, closes=[settle(1), release(2)])
+    before = entries(org)
+
+    assert reservations_close(organization=org, closes=[settle(1), release(2), settle(2)]) == 0
+
+    assert entries(org) == before
+
+
+def test_closing_holds_that_are_not_held_takes_no_lock(org, django_assert_num_queries):
+    fund(org, "10")
+    credits_reserve(organization=org, requests=[request(1)])
+    reservation_settle(organization=org, reference="whatsapp.message:1", billable=True, category="utility")
+
+    with django_assert_num_queries(3) as queries:  # the savepoint, one look, the release
+        assert reservations_close(organization=org, closes=[settle(1), settle(2), release(3)]) == 0
+
+    assert not any("FOR UPDATE" in query["sql"] for query in queries.captured_queries)
 
 
 # --- Adjusting ---------------------------------------------------------------------------------------------

@@ -181,7 +181,13 @@ def test_no_answer_is_never_retried_blindly_and_the_sweeper_fails_it_later(
     waiting = message_dispatch(message_id=message.pk)
     waiting.refresh_from_db()
     assert waiting.status == MessageStatus.SENDING and waiting.wamid is None
-    assert messages_sweep() == {"requeued": 0, "abandoned": 0, "unconfirmed": 0, "credits_released": 0}
+    assert messages_sweep() == {
+        "requeued": 0,
+        "abandoned": 0,
+        "unconfirmed": 0,
+        "credits_closed": 0,
+        "credits_released": 0,
+    }
     later = timezone.now() + datetime.timedelta(minutes=16)
     assert messages_sweep(now=later)["unconfirmed"] == 1
     waiting.refresh_from_db()

@@ -8,29 +8,40 @@ Redis's ``SET NX``; the concurrency test needs PostgreSQL's ``SKIP LOCKED`` and 
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import threading
+import time
 import uuid
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from config.celery import app as celery_app
+from credits.locks import credit_account_lock
+from credits.models import LedgerEntry, Reservation
+from credits.selectors import credit_balance_get
+from credits.services import ReservationRequest, credits_reserve
 from tests import settings as test_settings
 from tests.books.factories import make_organization
+from tests.credits.factories import default_prices, fund
 from tests.whatsapp.factories import make_account, make_message
 from whatsapp import tasks
 from whatsapp.choices import MessageStatus
 from whatsapp.models import Message, WebhookEvent, WhatsAppAccount
 from whatsapp.services import webhooks
+from whatsapp.services.charges import UNSETTLED_AFTER, CreditsFollow, credits_reference, unsettled_credits_close
+from whatsapp.services.messages import StatusBatch
 from whatsapp.services.webhooks import (
     UNMATCHED_RETRIES,
     webhook_event_store,
@@ -166,6 +177,11 @@ def test_the_drain_applies_a_batch_and_closes_every_event_with_two_statements_pe
     # or partial batches, then an empty claim before the key is released and one after.
     on_events = [q["sql"] for q in queries.captured_queries if WebhookEvent._meta.db_table in q["sql"]]
     assert Counter(sql.split()[0] for sql in on_events) == {"SELECT": 3 + 2, "UPDATE": 3}
+    # ... and the messages table one read (locking the batch's messages) and one write.
+    on_messages = [q["sql"] for q in queries.captured_queries if Message._meta.db_table in q["sql"]]
+    assert Counter(sql.split()[0] for sql in on_messages) == {"SELECT": 3, "UPDATE": 3}
+    if connection.features.has_select_for_update:  # SQLite has one writer and no row locks
+        assert all(sql.endswith("FOR UPDATE") for sql in on_messages if sql.startswith("SELECT"))
 
 
 @pytest.mark.redis
@@ -181,23 +197,17 @@ def test_a_second_drain_finds_nothing_to_do(account: WhatsAppAccount) -> None:
     assert WebhookEvent.objects.get().attempts == 1
 
 
+@pytest.mark.postgres  # SQLite stores the out-of-range number
 @pytest.mark.redis
-def test_a_poisoned_event_is_marked_failed_and_does_not_hold_back_the_others(
-    account: WhatsAppAccount, monkeypatch: pytest.MonkeyPatch
+def test_an_event_the_database_refuses_is_marked_failed_and_does_not_hold_back_the_others(
+    account: WhatsAppAccount,
 ) -> None:
     messages = sent_messages(account, 3)
     poisoned = messages[1]
-    apply = webhooks.message_status_apply
-
-    def apply_or_fail(**kwargs: Any) -> Message | None:
-        result = apply(**kwargs)
-        if kwargs["update"].wamid == poisoned.wamid:
-            with connection.cursor() as cursor:  # a database error: PostgreSQL aborts the transaction
-                cursor.execute("SELECT 1 / 0")
-        return result
-
-    monkeypatch.setattr(webhooks, "message_status_apply", apply_or_fail)
-    event_ids = [webhook_event_store(body=status_body(account, message)) for message in messages]
+    bodies = [status_body(account, message) for message in messages]
+    # An error code beyond a 32-bit integer: PostgreSQL refuses the row and aborts the transaction.
+    bodies[1] = status_body(account, poisoned, status="failed").replace(b"131026", b"99999999999")
+    event_ids = [webhook_event_store(body=body) for body in bodies]
     not_json = webhook_event_store(body=b"{not json")
 
     assert webhook_events_drain() == 4
@@ -205,8 +215,75 @@ def test_a_poisoned_event_is_marked_failed_and_does_not_hold_back_the_others(
     assert statuses(messages) == [MessageStatus.DELIVERED, MessageStatus.SENT, MessageStatus.DELIVERED]
     events = {e.pk: e for e in WebhookEvent.objects.all()}
     assert [events[pk].state for pk in event_ids] == ["processed", "failed", "processed"]
-    assert "division by zero" in events[event_ids[1]].error and events[event_ids[1]].attempts == 1
+    assert "out of range" in events[event_ids[1]].error and events[event_ids[1]].attempts == 1
     assert events[not_json].state == "failed" and "not JSON" in events[not_json].error
+
+
+@pytest.mark.redis
+def test_an_event_whose_handler_raises_is_marked_failed_and_the_rest_of_its_batch_applied(
+    account: WhatsAppAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = sent_messages(account, 2)
+    template = json.loads((FIXTURES / "template_approved.json").read_text().replace("__WABA_ID__", account.waba_id))
+
+    def broken(*args: Any) -> None:
+        raise KeyError("a bug in the template handler")
+
+    monkeypatch.setitem(webhooks.HANDLERS, "message_template_status_update", broken)
+    event_ids = [
+        webhook_event_store(body=status_body(account, first)),
+        webhook_event_store(body=json.dumps(template).encode()),
+        webhook_event_store(body=status_body(account, second, status="read")),
+    ]
+
+    assert webhook_events_drain() == 3
+
+    assert statuses([first, second]) == [MessageStatus.DELIVERED, MessageStatus.READ]
+    events = {e.pk: e for e in WebhookEvent.objects.all()}
+    assert [events[pk].state for pk in event_ids] == ["processed", "failed", "processed"]
+    assert "a bug in the template handler" in events[event_ids[1]].error
+
+
+@pytest.mark.redis
+def test_statuses_in_one_batch_in_any_order_end_as_applied_one_by_one(account: WhatsAppAccount) -> None:
+    names = ["sent", "delivered", "read", "failed"]
+    natural = make_message(account, status=MessageStatus.SENDING, wamid="wamid.NATURAL")
+    for name in names:  # one drain per status: each a batch of its own
+        webhook_event_store(body=status_body(account, natural, status=name))
+        webhook_events_drain()
+    orders = list(itertools.permutations(names))
+    messages = [
+        make_message(account, status=MessageStatus.SENDING, wamid=f"wamid.ORDER{n}") for n in range(len(orders))
+    ]
+    for message, order in zip(messages, orders, strict=True):
+        for name in order:
+            webhook_event_store(body=status_body(account, message, status=name))
+
+    assert webhook_events_drain() == 4 * len(orders)  # one batch for all of them
+
+    fields = ("status", "sent_at", "delivered_at", "read_at", "failed_at", "error_code", "pricing_category", "billable")
+    expected = Message.objects.values_list(*fields).get(pk=natural.pk)
+    rows = Message.objects.filter(pk__in=[m.pk for m in messages]).values_list(*fields)
+    assert set(rows) == {expected}
+    assert expected[0] == MessageStatus.FAILED and expected[3] is not None  # failed is terminal; read was stamped
+
+
+@pytest.mark.redis
+def test_a_status_matched_by_its_callback_data_gives_the_wamid_to_later_statuses_of_the_batch(
+    account: WhatsAppAccount,
+) -> None:
+    message = make_message(account, status=MessageStatus.SENDING, wamid=None)
+    early = Message(pk=message.pk, wamid="wamid.RACED")  # the send response has not stored it yet
+    webhook_event_store(body=status_body(account, early, status="sent"))
+    no_callback = json.loads(status_body(account, early, status="read"))
+    del no_callback["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"]
+    webhook_event_store(body=json.dumps(no_callback).encode())
+
+    assert webhook_events_drain() == 2
+
+    message.refresh_from_db()
+    assert (message.wamid, message.status) == ("wamid.RACED", MessageStatus.READ)
+    assert set(WebhookEvent.objects.values_list("state", "attempts")) == {("processed", 1)}  # no retry needed
 
 
 @pytest.mark.redis
@@ -358,15 +435,15 @@ def test_two_concurrent_drains_never_apply_an_event_twice(monkeypatch: pytest.Mo
     for message in messages:
         webhook_event_store(body=status_body(account, message))
     applied: list[str] = []
-    apply = webhooks.message_status_apply
+    apply = StatusBatch.apply
     start = threading.Barrier(2)
 
-    def slow_apply(**kwargs: Any) -> Message | None:
+    def slow_apply(self: StatusBatch, **kwargs: Any) -> Message | None:
         applied.append(kwargs["update"].wamid)
         threading.Event().wait(0.005)  # long enough for the two drains to overlap
-        return apply(**kwargs)
+        return apply(self, **kwargs)
 
-    monkeypatch.setattr(webhooks, "message_status_apply", slow_apply)
+    monkeypatch.setattr(StatusBatch, "apply", slow_apply)
     taken: list[int] = []
     errors: list[BaseException] = []
 
@@ -390,3 +467,220 @@ def test_two_concurrent_drains_never_apply_an_event_twice(monkeypatch: pytest.Mo
     assert Counter(applied) == {message.wamid: 1 for message in messages}
     assert set(WebhookEvent.objects.values_list("state", "attempts")) == {("processed", 1)}
     assert statuses(messages) == [MessageStatus.DELIVERED] * 40
+
+
+# --- Credits: closed after the batch commits ------------------------------------------------------
+
+
+def reserve(messages: list[Message], amount: str = "1.00") -> None:
+    """Hold credits for ``messages`` as queuing them does (the organization has 100 credits)."""
+    organization = messages[0].organization
+    fund(organization, "100")
+    credits_reserve(
+        organization=organization,
+        requests=[
+            ReservationRequest(
+                reference=credits_reference(m.pk), amount=Decimal(amount), category="utility", country_code="91"
+            )
+            for m in messages
+        ],
+    )
+
+
+def holds(messages: list[Message]) -> list[tuple[str, Decimal]]:
+    by_reference = {r.reference: (r.status, r.charged) for r in Reservation.objects.all()}
+    return [by_reference[credits_reference(m.pk)] for m in messages]
+
+
+def wait_until(condition: Any, *, seconds: float = 20) -> bool:
+    """Poll ``condition`` (a query on this connection) until it holds or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        threading.Event().wait(0.02)
+    return False
+
+
+@pytest.mark.redis
+def test_the_drain_settles_delivered_messages_and_releases_failed_ones_once(account: WhatsAppAccount) -> None:
+    default_prices()
+    delivered, read, failed = [
+        make_message(account, status=MessageStatus.SENT, wamid=f"wamid.C{n}", category="utility") for n in range(3)
+    ]
+    reserve([delivered, read, failed])
+    for message, name in ((delivered, "delivered"), (read, "read"), (failed, "failed")):
+        webhook_event_store(body=status_body(account, message, status=name))
+    webhook_events_drain()
+    for message, name in ((delivered, "read"), (read, "delivered"), (failed, "delivered")):  # all too late
+        webhook_event_store(body=status_body(account, message, status=name))
+
+    webhook_events_drain()
+
+    assert holds([delivered, read, failed]) == [
+        ("settled", Decimal("0.50")),  # utility, as Meta's pricing said
+        ("settled", Decimal("0.50")),  # a read comes without pricing: the message's own category
+        ("released", Decimal("0")),
+    ]
+    assert LedgerEntry.objects.filter(kind="settlement").count() == 2
+    balance = credit_balance_get(organization=account.organization)
+    assert (balance.balance, balance.reserved) == (Decimal("99.00"), Decimal("0"))
+
+
+@pytest.mark.redis
+def test_in_one_batch_the_first_closing_status_of_a_message_decides_its_credits(account: WhatsAppAccount) -> None:
+    default_prices()
+    failed_first, delivered_first = sent_messages(account, 2)
+    reserve([failed_first, delivered_first])
+    for message, names in ((failed_first, ("failed", "delivered")), (delivered_first, ("delivered", "failed"))):
+        for name in names:
+            webhook_event_store(body=status_body(account, message, status=name))
+
+    assert webhook_events_drain() == 4  # one batch
+
+    # As if each status had been closed on its own: the second finds the hold gone.
+    assert holds([failed_first, delivered_first]) == [("released", Decimal("0")), ("settled", Decimal("0.50"))]
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_commits_while_another_transaction_holds_the_credit_lock_and_settles_once_it_is_free() -> None:
+    default_prices()
+    account = make_account(make_organization())
+    messages = sent_messages(account, 3)
+    reserve(messages)
+    for message in messages:
+        webhook_event_store(body=status_body(account, message))
+    locked, release = threading.Event(), threading.Event()
+    taken: list[int] = []
+    errors: list[BaseException] = []
+
+    def hold_the_lock() -> None:
+        try:
+            with transaction.atomic():
+                credit_account_lock(organization=account.organization)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def drain() -> None:
+        try:
+            taken.append(webhook_events_drain())
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    assert locked.wait(timeout=10)
+    drainer = threading.Thread(target=drain)
+    drainer.start()
+    try:
+        # The statuses are committed (seen from here) while the credits are still locked elsewhere.
+        assert wait_until(lambda: statuses(messages) == [MessageStatus.DELIVERED] * 3)
+        assert wait_until(lambda: set(WebhookEvent.objects.values_list("state", flat=True)) == {"processed"})
+        assert holds(messages) == [("reserved", Decimal("0"))] * 3
+    finally:
+        release.set()
+        holder.join(timeout=30)
+        drainer.join(timeout=30)
+
+    assert not errors and taken == [3]
+    assert holds(messages) == [("settled", Decimal("0.50"))] * 3
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_drains_settle_every_reservation_exactly_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    default_prices()
+    account = make_account(make_organization())
+    messages = sent_messages(account, 30)
+    reserve(messages)
+    for name in ("delivered", "read"):  # each message's two statuses land in different batches
+        for message in messages:
+            webhook_event_store(body=status_body(account, message, status=name))
+    apply = StatusBatch.apply
+
+    def slow_apply(self: StatusBatch, **kwargs: Any) -> Message | None:
+        threading.Event().wait(0.002)  # long enough for the two drains to overlap
+        return apply(self, **kwargs)
+
+    monkeypatch.setattr(StatusBatch, "apply", slow_apply)
+    start = threading.Barrier(2)
+    taken: list[int] = []
+    errors: list[BaseException] = []
+
+    def drain() -> None:
+        try:
+            start.wait(timeout=10)
+            taken.append(webhook_events_drain(batch_size=4))
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=drain) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not errors and sum(taken) == 60
+    assert set(WebhookEvent.objects.values_list("state", "attempts")) == {("processed", 1)}
+    assert statuses(messages) == [MessageStatus.READ] * 30
+    assert holds(messages) == [("settled", Decimal("0.50"))] * 30
+    assert LedgerEntry.objects.filter(kind="settlement").count() == 30
+    balance = credit_balance_get(organization=account.organization)
+    assert (balance.balance, balance.reserved) == (Decimal("85.00"), Decimal("0"))
+
+
+@pytest.mark.redis
+def test_credits_left_held_by_a_crash_after_the_commit_are_closed_by_the_sweep_once(
+    account: WhatsAppAccount, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    default_prices()
+    delivered, free, failed, waiting = sent_messages(account, 4)
+    reserve([delivered, free, failed, waiting])
+    free_body = json.loads(status_body(account, free))
+    free_body["entry"][0]["changes"][0]["value"]["statuses"][0]["pricing"] = {
+        "billable": False,
+        "pricing_model": "PMP",
+        "type": "free_customer_service",
+        "category": "service",
+    }
+    for body in (
+        status_body(account, delivered),
+        json.dumps(free_body).encode(),
+        status_body(account, failed, status="failed"),
+    ):
+        webhook_event_store(body=body)
+
+    def crash(self: CreditsFollow) -> int:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(CreditsFollow, "close", crash)
+        assert webhook_events_drain() == 3
+
+    # The statuses and the events are committed; the holds are not closed, and that is logged.
+    assert statuses([delivered, free, failed]) == [MessageStatus.DELIVERED, MessageStatus.DELIVERED, "failed"]
+    assert set(WebhookEvent.objects.values_list("state", flat=True)) == {"processed"}
+    assert holds([delivered, free, failed, waiting]) == [("reserved", Decimal("0"))] * 4
+    assert "the sweeper will close them" in caplog.text
+    now = timezone.now()
+    assert unsettled_credits_close(now=now) == 0  # a drain may be closing them right now
+
+    assert unsettled_credits_close(now=now + UNSETTLED_AFTER + datetime.timedelta(seconds=1)) == 3
+
+    assert holds([delivered, free, failed, waiting]) == [
+        ("settled", Decimal("0.50")),
+        ("settled", Decimal("0")),  # the free pricing the message kept
+        ("released", Decimal("0")),
+        ("reserved", Decimal("0")),  # still only sent: Meta has not delivered it
+    ]
+    assert unsettled_credits_close(now=now + datetime.timedelta(hours=1)) == 0
+    assert LedgerEntry.objects.filter(kind__in=["settlement", "release"]).count() == 3

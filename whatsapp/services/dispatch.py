@@ -40,7 +40,11 @@ from whatsapp.choices import Category, Direction, MessageStatus, MessageType
 from whatsapp.client import MAX_TEXT_LENGTH, CloudAPI, CloudAPIError, SendResult
 from whatsapp.cloud import account_cloud_api, fresh_cloud_api
 from whatsapp.models import MediaUpload, Message, PhoneNumber, WhatsAppAccount
-from whatsapp.services.charges import message_credits_release, undelivered_credits_release
+from whatsapp.services.charges import (
+    message_credits_release,
+    undelivered_credits_release,
+    unsettled_credits_close,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -469,6 +473,8 @@ def messages_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
       (a lost task, a broker outage). Rows waiting out a backoff (``send_after``) are left alone.
     - Started rows with no wamid and no webhook after :data:`UNCONFIRMED_AFTER`: failed with a hint
       to check before resending (Meta may or may not have sent them; resending could double).
+    - Credits a crash left held for messages already delivered, read or failed are closed, and
+      those of messages never delivered within 30 days are released.
     """
     now = now or timezone.now()
     abandoned = Message.objects.filter(
@@ -503,11 +509,13 @@ def messages_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
     unconfirmed = 0
     for row in unconfirmed_rows:
         unconfirmed += _unconfirmed_fail(row, now)
+    credits_closed = unsettled_credits_close(now=now)
     released = undelivered_credits_release(now=now)
     return {
         "requeued": requeued,
         "abandoned": abandoned,
         "unconfirmed": unconfirmed,
+        "credits_closed": credits_closed,
         "credits_released": released,
     }
 

@@ -8,8 +8,12 @@ change nothing), so processing an event twice, or two events in any order, is ha
 
 Events are applied in batches: the receiver asks for a drain (:func:`webhook_events_drain_enqueue`,
 one Celery task for however many events arrive while it is queued or running), and the drain
-(:func:`webhook_events_drain`) claims pending events a hundred at a time, each applied in a
-savepoint of its own, so one that raises is marked failed without holding back the others.
+(:func:`webhook_events_drain`) claims pending events a hundred at a time and applies them
+together: the messages their statuses name are read with one query and written with one
+statement, and the credits the statuses settle are closed after the batch commits, so the
+organization's credit lock is not held during the batch. If the batch raises, each of its events
+is applied again in a savepoint of its own, so one that raises is marked failed without holding
+back the others.
 
 A status can arrive before the send that caused it has stored its wamid (the webhook races the
 HTTP response). Such a status is matched by ``biz_opaque_callback_data`` (the message id); when
@@ -20,23 +24,26 @@ neither matches, the event leaves the drain for a task of its own
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from books.models import Organization
 from templates_mgmt.services import template_status_apply
 from whatsapp.choices import WebhookEventState
-from whatsapp.models import LIVE_ACCOUNT_STATES, PhoneNumber, WebhookEvent, WhatsAppAccount
-from whatsapp.services.messages import StatusUpdate, inbound_message_record, message_status_apply
+from whatsapp.models import LIVE_ACCOUNT_STATES, Message, PhoneNumber, WebhookEvent, WhatsAppAccount
+from whatsapp.services.charges import CreditsFollow
+from whatsapp.services.messages import StatusBatch, StatusUpdate, inbound_message_record, message_status_apply
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +57,12 @@ DRAIN_KEY_TTL = 5
 
 #: ``{waba_id: account or None}``, looked up once per drain batch.
 AccountMemo = dict[str, WhatsAppAccount | None]
+
+
+class StatusApply(Protocol):
+    """Applies one status to its message: the message, or None when none matches."""
+
+    def __call__(self, *, organization: Organization, update: StatusUpdate) -> Message | None: ...
 
 
 @dataclass
@@ -186,21 +199,38 @@ def _drain_until_empty(*, batch_size: int) -> int:
 
 
 def _drain_batch(*, batch_size: int) -> int:
-    """Claim up to ``batch_size`` events never tried, apply each in a savepoint, close them, in one
-    transaction. Rows another drain holds are skipped (``SKIP LOCKED``), so no event is applied twice.
-    Events with unmatched statuses are handed to their own task once the transaction commits."""
+    """Claim up to ``batch_size`` events never tried, apply them and close them, in one transaction.
+
+    Rows another drain holds are skipped (``SKIP LOCKED``), so no event is applied twice. The
+    events are applied together (:func:`_events_apply_together`); if that raises, it is rolled back
+    and each event is applied again in a savepoint of its own, so that the one that raises is marked
+    failed without holding back the others. The credits the statuses settle or release are closed
+    after the commit, and events with unmatched statuses are then handed to their own task.
+    """
+    credits = CreditsFollow()
     with transaction.atomic():
         claim = WebhookEvent.objects.filter(state=WebhookEventState.PENDING, attempts=0).order_by("pk")
         if connection.features.has_select_for_update_skip_locked:  # PostgreSQL; SQLite has one writer
             claim = claim.select_for_update(skip_locked=True)
-        events = list(claim.values_list("pk", "body")[:batch_size])
+        events = [(event_id, _parse(body)) for event_id, body in claim.values_list("pk", "body")[:batch_size]]
         if not events:
             return 0
         accounts: AccountMemo = {}
+        try:
+            with transaction.atomic():
+                results = _events_apply_together(events, accounts=accounts, credits=credits)
+        except (OperationalError, InterfaceError):
+            raise  # the connection, not an event: the batch rolls back and stays pending
+        except Exception:
+            logger.warning("A WhatsApp webhook batch failed; applying its events one by one.", exc_info=True)
+            credits = CreditsFollow()
+            results = {
+                event_id: _event_apply(event_id, payload, accounts=accounts, credits=credits)
+                for event_id, payload in events
+            }
         closed: dict[tuple[str, str], list[int]] = defaultdict(list)
         retrying: dict[int, str] = {}
-        for event_id, body in events:
-            state, note = _event_apply(event_id, body, accounts=accounts)
+        for event_id, (state, note) in results.items():
             if state == WebhookEventState.PENDING:
                 retrying[event_id] = note
             else:
@@ -212,29 +242,81 @@ def _drain_batch(*, batch_size: int) -> int:
             )
         for event_id, note in retrying.items():
             WebhookEvent.objects.filter(pk=event_id).update(error=note, attempts=F("attempts") + 1)
+    _credits_close(credits)
     for event_id in retrying:  # after the commit, which the task must see; the drain was attempt 1
         webhook_event_enqueue(event_id=event_id, countdown=_retry_countdown(1))
     return len(events)
 
 
-def _event_apply(event_id: int, body: str, *, accounts: AccountMemo) -> tuple[str, str]:
+class NotJSON(str):
+    """A stored body that does not parse: why, for the event's note."""
+
+
+def _parse(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        return NotJSON(f"not JSON: {exc}")
+
+
+def _events_apply_together(
+    events: list[tuple[int, Any]], *, accounts: AccountMemo, credits: CreditsFollow
+) -> dict[int, tuple[str, str]]:
+    """Apply claimed events with no savepoint each: the messages their statuses name are read with
+    one query before and written with one statement after (:class:`StatusBatch`). The state each
+    event ends in and its note; raises if any event does."""
+    statuses = StatusBatch(credits=credits)
+    statuses.load(
+        status
+        for _event_id, payload in events
+        if not isinstance(payload, NotJSON)
+        for status in _statuses_of(payload, accounts=accounts)
+    )
+    results = {}
+    for event_id, payload in events:
+        if isinstance(payload, NotJSON):
+            results[event_id] = (WebhookEventState.FAILED, str(payload))
+            continue
+        outcome = webhook_payload_apply(payload=payload, accounts=accounts, statuses=statuses.apply)
+        results[event_id] = _event_state(outcome)
+    statuses.save()
+    return results
+
+
+def _event_apply(event_id: int, payload: Any, *, accounts: AccountMemo, credits: CreditsFollow) -> tuple[str, str]:
     """Apply one claimed event in a savepoint: the state it ends in and the note it keeps.
     Pending means "unmatched statuses, retry it"."""
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        return WebhookEventState.FAILED, f"not JSON: {exc}"
+    if isinstance(payload, NotJSON):
+        return WebhookEventState.FAILED, str(payload)
+    own = CreditsFollow()  # kept only if the event's savepoint is
     try:
         with transaction.atomic():
-            outcome = webhook_payload_apply(payload=payload, accounts=accounts)
+            outcome = webhook_payload_apply(
+                payload=payload, accounts=accounts, statuses=functools.partial(message_status_apply, credits=own)
+            )
     except (OperationalError, InterfaceError):
         raise  # the connection, not the event: the batch rolls back and stays pending
     except Exception as exc:  # a bug or bad data in this event only; its savepoint is rolled back
         logger.exception("WhatsApp webhook event %s could not be applied; marked failed.", event_id)
         return WebhookEventState.FAILED, f"{type(exc).__name__}: {exc}"
+    credits.merge(own)
+    return _event_state(outcome)
+
+
+def _event_state(outcome: Outcome) -> tuple[str, str]:
     if outcome.unmatched:
         return WebhookEventState.PENDING, _unmatched_note(outcome)
     return WebhookEventState.PROCESSED, "\n".join(outcome.notes)
+
+
+def _credits_close(credits: CreditsFollow) -> None:
+    """Close the credits of a committed batch. A failure is logged, not raised: the statuses are
+    applied and the events closed, and the beat sweep ends the holds left."""
+    count = len(credits)
+    try:
+        credits.close()
+    except Exception:
+        logger.exception("Credits of %s WhatsApp messages not closed; the sweeper will close them.", count)
 
 
 def webhook_event_process(*, event_id: int, final_attempt: bool = False) -> Outcome | None:
@@ -279,10 +361,14 @@ def _event_close(event_id: int, state: str, error: str) -> None:
     WebhookEvent.objects.filter(pk=event_id).update(state=state, error=error[:10_000], processed_at=timezone.now())
 
 
-def webhook_payload_apply(*, payload: Any, accounts: AccountMemo | None = None) -> Outcome:
+def webhook_payload_apply(
+    *, payload: Any, accounts: AccountMemo | None = None, statuses: StatusApply | None = None
+) -> Outcome:
     """Walk every entry and change of a ``whatsapp_business_account`` payload. ``accounts`` keeps the
-    accounts looked up, for the next payloads of a drain batch."""
+    accounts looked up, for the next payloads of a drain batch; ``statuses`` applies each status
+    (:func:`~whatsapp.services.messages.message_status_apply` unless a drain batch gives its own)."""
     accounts = {} if accounts is None else accounts
+    statuses = message_status_apply if statuses is None else statuses
     outcome = Outcome()
     if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
         outcome.notes.append(f"ignored object {_short(payload, 'object')}")
@@ -303,8 +389,29 @@ def webhook_payload_apply(*, payload: Any, accounts: AccountMemo | None = None) 
             if handler is None or not isinstance(value, dict):
                 outcome.notes.append(f"ignored field {field_name}")
                 continue
-            handler(account, value, entry_time, outcome)
+            handler(account, value, entry_time, outcome, statuses)
     return outcome
+
+
+def _statuses_of(payload: Any, *, accounts: AccountMemo) -> Iterator[tuple[Organization, StatusUpdate]]:
+    """The statuses of a payload, with the organization of their account, as the handlers see them."""
+    if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
+        return
+    for entry in _list(payload.get("entry")):
+        waba_id = str(entry.get("id", ""))
+        if waba_id not in accounts:
+            accounts[waba_id] = _live_account(waba_id)
+        account = accounts[waba_id]
+        if account is None:
+            continue
+        for change in _list(entry.get("changes")):
+            value = change.get("value")
+            if change.get("field") != "messages" or not isinstance(value, dict):
+                continue
+            for status in _list(value.get("statuses")):
+                update = StatusUpdate.from_webhook(status)
+                if update is not None:
+                    yield account.organization, update
 
 
 def _live_account(waba_id: str) -> WhatsAppAccount | None:
@@ -321,7 +428,11 @@ def _live_account(waba_id: str) -> WhatsAppAccount | None:
 
 
 def handle_messages(
-    account: WhatsAppAccount, value: Mapping[str, Any], at: datetime.datetime | None, outcome: Outcome
+    account: WhatsAppAccount,
+    value: Mapping[str, Any],
+    at: datetime.datetime | None,
+    outcome: Outcome,
+    statuses: StatusApply,
 ) -> None:
     """``messages``: statuses of what we sent, and what customers send us."""
     for status in _list(value.get("statuses")):
@@ -329,7 +440,7 @@ def handle_messages(
         if update is None:
             outcome.notes.append(f"ignored status {_short(status, 'status')}")
             continue
-        if message_status_apply(organization=account.organization, update=update) is None:
+        if statuses(organization=account.organization, update=update) is None:
             outcome.unmatched.append(update.wamid)
         else:
             outcome.statuses += 1
@@ -353,7 +464,11 @@ def handle_messages(
 
 
 def handle_message_template_status_update(
-    account: WhatsAppAccount, value: Mapping[str, Any], at: datetime.datetime | None, outcome: Outcome
+    account: WhatsAppAccount,
+    value: Mapping[str, Any],
+    at: datetime.datetime | None,
+    outcome: Outcome,
+    statuses: StatusApply,
 ) -> None:
     template_status_apply(
         organization=account.organization,
@@ -370,7 +485,11 @@ def handle_message_template_status_update(
 
 
 def handle_phone_number_quality_update(
-    account: WhatsAppAccount, value: Mapping[str, Any], at: datetime.datetime | None, outcome: Outcome
+    account: WhatsAppAccount,
+    value: Mapping[str, Any],
+    at: datetime.datetime | None,
+    outcome: Outcome,
+    statuses: StatusApply,
 ) -> None:
     """Quality or limit changes (FLAGGED, UNFLAGGED, UPGRADE, DOWNGRADE, THROUGHPUT_UPGRADE…)."""
     digits = _digits(str(value.get("display_phone_number", "")))
@@ -393,20 +512,32 @@ def handle_phone_number_quality_update(
 
 
 def handle_account_update(
-    account: WhatsAppAccount, value: Mapping[str, Any], at: datetime.datetime | None, outcome: Outcome
+    account: WhatsAppAccount,
+    value: Mapping[str, Any],
+    at: datetime.datetime | None,
+    outcome: Outcome,
+    statuses: StatusApply,
 ) -> None:
     """Account review, bans and restrictions: shown on the settings page."""
     _account_event(account, str(value.get("event", "")), value, at)
 
 
 def handle_account_alerts(
-    account: WhatsAppAccount, value: Mapping[str, Any], at: datetime.datetime | None, outcome: Outcome
+    account: WhatsAppAccount,
+    value: Mapping[str, Any],
+    at: datetime.datetime | None,
+    outcome: Outcome,
+    statuses: StatusApply,
 ) -> None:
     _account_event(account, str(value.get("alert_type") or value.get("event") or "ALERT"), value, at)
 
 
 def handle_account_review_update(
-    account: WhatsAppAccount, value: Mapping[str, Any], at: datetime.datetime | None, outcome: Outcome
+    account: WhatsAppAccount,
+    value: Mapping[str, Any],
+    at: datetime.datetime | None,
+    outcome: Outcome,
+    statuses: StatusApply,
 ) -> None:
     _account_event(account, f"REVIEW_{value.get('decision', '')}", value, at)
 
@@ -425,7 +556,7 @@ def _account_event(
         locked.save(update_fields=["meta_event", "meta_event_detail", "meta_event_at", "updated_at"])
 
 
-HandlerFn = Callable[[WhatsAppAccount, Mapping[str, Any], "datetime.datetime | None", Outcome], None]
+HandlerFn = Callable[[WhatsAppAccount, Mapping[str, Any], "datetime.datetime | None", Outcome, StatusApply], None]
 HANDLERS: dict[str, HandlerFn] = {
     "messages": handle_messages,
     "message_template_status_update": handle_message_template_status_update,
