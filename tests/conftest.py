@@ -71,11 +71,13 @@ def sandbox_live(live_server, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def celery_eager(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run Celery tasks inline (where they are enqueued: in the live server, for webhooks)."""
     from config.celery import app as celery_app
-
+    from whatsapp.services.pacing import pacing_forget
     from whatsapp.services.pump import dispatch_keys_clear
 
     monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
     monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
     # An earlier test may have enqueued a pump on the real broker, which no worker runs here: its
-    # "a pump is queued" key would make this test's wakes wait for it.
+    # "a pump is queued" key would make this test's wakes wait for it. Phone number ids and
+    # recipients repeat from test to test: earlier tests' pair-rate bookings would hold this one's.
     dispatch_keys_clear()
+    pacing_forget()

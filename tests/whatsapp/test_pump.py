@@ -32,7 +32,14 @@ from whatsapp.client import CloudAPI
 from whatsapp.models import Message, PhoneNumber
 from whatsapp.services import pump as pump_module
 from whatsapp.services.dispatch import message_template_queue, message_text_queue, messages_sweep
-from whatsapp.services.pacing import PAIR_BURST, PAIR_INTERVAL, LocalPacer, RedisPacer, effective_rate
+from whatsapp.services.pacing import (
+    PAIR_BURST,
+    PAIR_INTERVAL,
+    LocalPacer,
+    RedisPacer,
+    effective_rate,
+    pacing_forget,
+)
 from whatsapp.services.pump import dispatch_pump, messaging_limit
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redis]
@@ -81,11 +88,7 @@ def meta(monkeypatch: pytest.MonkeyPatch) -> Meta:
 @pytest.fixture(autouse=True)
 def fresh_pacing() -> None:
     """Phone number ids repeat from test to test: forget what earlier tests booked."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    prefix = f"whatsapp:pace:{connection.settings_dict['NAME']}:"
-    keys = list(client.scan_iter(match=prefix + "*"))
-    if keys:
-        client.delete(*keys)
+    pacing_forget()
     pump_module.dispatch_keys_clear()
 
 

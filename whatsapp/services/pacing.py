@@ -227,6 +227,20 @@ class LocalPacer:
             self._tat[key] = max(self._tat.get(key, 0.0), time.time() + seconds + tolerance)
 
 
+def pacing_forget() -> None:
+    """Forget every booking of this database (tests: phone number ids repeat from test to test)."""
+    url = str(getattr(settings, "REDIS_URL", "") or "")
+    if not url:
+        _pacers.clear()
+        return
+    import redis
+
+    with redis.Redis.from_url(url) as client:
+        keys = list(client.scan_iter(match=_prefix() + ":*"))
+        if keys:
+            client.delete(*keys)
+
+
 _pacers: dict[tuple[int, str], Pacer] = {}
 
 

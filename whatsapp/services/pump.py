@@ -119,6 +119,8 @@ def dispatch_wake(*, countdown: float = 0, force: bool = False) -> None:
     """
     from whatsapp.tasks import dispatch_pump_task
 
+    if countdown and dispatch_pump_task.app.conf.task_always_eager:
+        return  # inline tasks can't wait: a delayed wake would run now and find nothing due, again
     queued_key, _running = _keys()
     if not countdown and not force:
         try:
