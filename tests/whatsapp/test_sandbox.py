@@ -14,7 +14,9 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,11 +25,14 @@ import httpx2  # the client's timeout is shortened for the timeout fault; raw ca
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 
 from whatsapp import client as client_module
 from whatsapp.client import CloudAPI, CloudAPIError
 from whatsapp.sandbox import delivery, selectors, services
+from whatsapp.sandbox import graph as graph_module
 from whatsapp.sandbox.management.commands.sandbox_setup import DEFAULT_TOKEN, DEFAULT_WABA_ID, number_specs
 from whatsapp.sandbox.models import (
     SandboxBusinessAccount,
@@ -483,6 +488,49 @@ def test_latency_delays_every_graph_request(api: CloudAPI, phone: SandboxPhoneNu
     assert time.monotonic() - started >= 0.15
 
 
+def test_sends_waiting_out_the_latency_overlap(api: CloudAPI, phone: SandboxPhoneNumber) -> None:
+    customer_writes(phone)
+    services.sandbox_settings_update(latency_ms=500)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda n: api.send_text(phone.phone_number_id, CUSTOMER, f"#{n}"), range(6)))
+    elapsed = time.monotonic() - started
+
+    assert len({result.wamid for result in results}) == 6
+    assert 0.5 <= elapsed < 2.0  # one after the other they would take at least 3 s
+
+
+@pytest.mark.parametrize(("conn_max_age", "open_while_sleeping"), [(0, False), (60, True)])
+def test_the_latency_is_slept_without_a_connection_django_would_close_anyway(
+    client: Any,
+    phone: SandboxPhoneNumber,
+    monkeypatch: pytest.MonkeyPatch,
+    conn_max_age: int,
+    open_while_sleeping: bool,
+) -> None:
+    customer_writes(phone)
+    services.sandbox_settings_update(latency_ms=20)
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", conn_max_age)
+    seen: list[bool] = []
+
+    class RecordingTime:
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            seen.append(connection.connection is not None)
+
+    monkeypatch.setattr(graph_module, "time", RecordingTime)
+    response = client.post(
+        f"/sandbox/graph/v25.0/{phone.phone_number_id}/messages",
+        {"messaging_product": "whatsapp", "to": CUSTOMER, "type": "text", "text": {"body": "hi"}},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+
+    assert response.status_code == 200
+    assert seen == [open_while_sleeping]
+
+
 # --- Templates ----------------------------------------------------------------------------------
 
 
@@ -755,6 +803,94 @@ def test_background_delivery_sends_each_status_when_due(api: CloudAPI, phone: Sa
     assert SandboxWebhookDelivery.objects.exclude(state="delivered").count() == 0
 
 
+def _statuses_by_number(received: Received) -> dict[str, list[tuple[str, str]]]:
+    return {
+        change["value"]["metadata"]["phone_number_id"]: [(s["id"], s["status"]) for s in change["value"]["statuses"]]
+        for change in received.json["entry"][0]["changes"]
+    }
+
+
+def test_batched_statuses_due_in_a_window_leave_as_one_signed_webhook(
+    api: CloudAPI, account: SandboxBusinessAccount, hook: Hook
+) -> None:
+    approved_template(api)
+    hook.received.clear()
+    first, second = account.phone_numbers.filter(registered=True).order_by("phone_number_id")
+    services.sandbox_settings_update(status_batch_ms=1000, sent_delay=0, delivered_delay=0, read_delay=30)
+    sends = [
+        api.send_template(first.phone_number_id, CUSTOMER, "invoice_notice", "en", _body("Ann", "INV-1")),
+        api.send_template(first.phone_number_id, "447700900123", "invoice_notice", "en", _body("Bo", "INV-2")),
+        api.send_template(second.phone_number_id, CUSTOMER, "invoice_notice", "en", _body("Cy", "INV-3")),
+    ]
+
+    delivered_now = delivery.deliver_due(now=timezone.now() + timedelta(seconds=2))
+    [batch] = hook.received
+    delivery.flush()
+    [_, reads] = hook.received
+
+    a, b, c = (result.wamid for result in sends)
+    assert delivered_now == 6
+    assert batch.json["entry"][0]["id"] == WABA_ID and valid_signature(batch)
+    assert _statuses_by_number(batch) == {
+        first.phone_number_id: [(a, "sent"), (a, "delivered"), (b, "sent"), (b, "delivered")],
+        second.phone_number_id: [(c, "sent"), (c, "delivered")],
+    }
+    assert [change["value"]["metadata"]["display_phone_number"] for change in batch.json["entry"][0]["changes"]] == [
+        first.digits,
+        second.digits,
+    ]
+    assert _statuses_by_number(reads) == {
+        first.phone_number_id: [(a, "read"), (b, "read")],
+        second.phone_number_id: [(c, "read")],
+    }
+    rows = SandboxWebhookDelivery.objects.filter(kind="message_status")
+    assert {due.microsecond for due in rows.values_list("due_at", flat=True)} == {0}  # the ends of 1 s windows
+    assert set(rows.values_list("state", "attempts")) == {("delivered", 1)}
+    assert set(SandboxMessage.objects.filter(direction="outbound").values_list("status", flat=True)) == {"read"}
+
+
+def test_a_refused_batch_is_retried_as_one(api: CloudAPI, phone: SandboxPhoneNumber, hook: Hook) -> None:
+    customer_writes(phone)
+    delivery.flush()
+    hook.received.clear()
+    services.sandbox_settings_update(status_batch_ms=200)
+    first = api.send_text(phone.phone_number_id, CUSTOMER, "one")
+    second = api.send_text(phone.phone_number_id, CUSTOMER, "two")
+    hook.statuses = [503]
+
+    delivery.flush()
+
+    refused, retried = (_statuses_by_number(item)[phone.phone_number_id] for item in hook.received)
+    every = [(m.wamid, status) for m in (first, second) for status in ("sent", "delivered", "read")]
+    assert sorted(refused) == sorted(retried) == sorted(every)
+    for wamid in (first.wamid, second.wamid):  # each message's statuses in order, in both
+        assert (
+            [s for w, s in refused if w == wamid]
+            == [s for w, s in retried if w == wamid]
+            == ["sent", "delivered", "read"]
+        )
+    rows = SandboxWebhookDelivery.objects.filter(kind="message_status")
+    assert rows.count() == 6
+    assert set(rows.values_list("state", "attempts", "last_status_code")) == {("delivered", 2, 200)}
+
+
+def test_background_delivery_batches_statuses_by_window(api: CloudAPI, phone: SandboxPhoneNumber, hook: Hook) -> None:
+    customer_writes(phone)
+    delivery.flush()
+    hook.received.clear()
+    services.sandbox_settings_update(status_batch_ms=400, sent_delay=0.05, delivered_delay=0.1, read_delay=0.15)
+
+    with override_settings(WHATSAPP_SANDBOX_DELIVERY="background"):
+        results = [api.send_text(phone.phone_number_id, CUSTOMER, f"#{n}") for n in range(4)]
+        deadline = time.monotonic() + 10
+        while sum(len(hook.statuses_of(r.wamid)) for r in results) < 12 and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    assert [[s["status"] for s in hook.statuses_of(r.wamid)] for r in results] == [["sent", "delivered", "read"]] * 4
+    assert len(hook.received) < 12  # four sends within a few windows: fewer webhooks than statuses
+    assert SandboxWebhookDelivery.objects.exclude(state="delivered").count() == 0
+
+
 def test_delivery_waits_until_due(phone: SandboxPhoneNumber, hook: Hook) -> None:
     services.sandbox_settings_update(template_review_delay=60)
     services.template_create(
@@ -804,6 +940,30 @@ def test_phone_numbers_are_listed_with_metas_fields(api: CloudAPI, phone: Sandbo
         "CLOUD_API",
     )
     assert (info.name_status, info.messaging_limit_tier, info.can_send_message) == ("APPROVED", "TIER_2K", "AVAILABLE")
+
+
+def test_a_throughput_upgrade_is_announced_and_reported(
+    api: CloudAPI, phone: SandboxPhoneNumber, hook: Hook, admin_client: Any
+) -> None:
+    change_url = f"/admin/whatsapp_sandbox/sandboxphonenumber/{phone.pk}/change/"
+    page = admin_client.get(change_url)
+    saved = admin_client.post(change_url, {"throughput_level": "HIGH", "messaging_limit_tier": "TIER_2K"})
+    delivery.flush()
+    again = admin_client.post(change_url, {"throughput_level": "HIGH", "messaging_limit_tier": "TIER_2K"})
+    delivery.flush()
+
+    assert (page.status_code, saved.status_code, again.status_code) == (200, 302, 302)
+    assert api.get_phone_number(phone.phone_number_id).throughput_level == "HIGH"
+    [upgrade] = hook.of_field("phone_number_quality_update")  # announced once, not on every save
+    assert upgrade.value == {
+        "display_phone_number": phone.digits,
+        "event": "THROUGHPUT_UPGRADE",
+        "current_limit": "TIER_2K",
+        "max_daily_conversations_per_business": "TIER_2K",
+    }
+    assert isinstance(upgrade.json["entry"][0]["time"], int) and valid_signature(upgrade)
+    with override_settings(WHATSAPP_SANDBOX_ENABLED=False):
+        assert admin_client.get(change_url).status_code == 403
 
 
 def test_otp_verification_shows_the_code_and_checks_it(

@@ -1,18 +1,22 @@
 """The sandbox's JSON control API, for tests and benchmarks driving it from outside the process.
 
-``/sandbox/control/...``: faults, settings (latency, status and review delays, timeout), the
-messages and webhooks it has seen, a customer writing in, delivering what is pending, and a
-reset. Like every sandbox URL it exists only while ``WHATSAPP_SANDBOX_ENABLED`` is on.
+``/sandbox/control/...``: faults, settings (latency, status and review delays, status batching,
+timeout), the numbers' throughput level and messaging limit, the messages and webhooks it has
+seen, what each number accepted and refused, a customer writing in, delivering what is pending,
+and a reset. Like every sandbox URL it exists only while ``WHATSAPP_SANDBOX_ENABLED`` is on.
 
     POST   /sandbox/control/faults        {"code", "phone_number_id"?, "recipient"?, "mode"?, "remaining"?}
     GET    /sandbox/control/faults
     DELETE /sandbox/control/faults        (all)   DELETE /sandbox/control/faults/<id>
-    GET    /sandbox/control/settings      POST {"latency_ms"?, "sent_delay"?, ..., "timeout_seconds"?}
+    GET    /sandbox/control/settings      POST {"latency_ms"?, "sent_delay"?, ..., "status_batch_ms"?}
+    GET    /sandbox/control/phone_numbers
+    POST   /sandbox/control/phone_numbers/<phone_number_id>  {"throughput_level"?, "messaging_limit_tier"?}
     GET    /sandbox/control/messages?recipient=&phone_number_id=&limit=
     GET    /sandbox/control/webhooks?limit=
+    GET    /sandbox/control/stats[?detail=1]   accepted / refused per number, peak per second
     POST   /sandbox/control/inbound       {"phone_number_id", "from", "name"?, "text"}
     POST   /sandbox/control/flush         deliver every pending webhook now
-    POST   /sandbox/control/reset         {"templates": false}
+    POST   /sandbox/control/reset         {"templates": false}  (the stats too)
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from . import delivery, selectors, services
+from . import delivery, limits, selectors, services
 from .graph import media_download_url, sandbox_enabled
 from .models import SandboxFault, SandboxMessage, SandboxPhoneNumber, SandboxSettings, SandboxWebhookDelivery
 
@@ -77,6 +81,19 @@ def fault_json(fault: SandboxFault) -> dict[str, Any]:
 
 def settings_json(row: SandboxSettings) -> dict[str, Any]:
     return {name: getattr(row, name) for name in services.SETTINGS_FIELDS}
+
+
+def phone_json(phone: SandboxPhoneNumber) -> dict[str, Any]:
+    return {
+        "phone_number_id": phone.phone_number_id,
+        "display_phone_number": phone.display_phone_number,
+        "waba_id": phone.account.waba_id,
+        "registered": phone.registered,
+        "code_verification_status": phone.code_verification_status,
+        "throughput_level": phone.throughput_level,
+        "messages_per_second": limits.throughput_cap(phone),
+        "messaging_limit_tier": phone.messaging_limit_tier,
+    }
 
 
 def message_json(message: SandboxMessage) -> dict[str, Any]:
@@ -144,6 +161,38 @@ def sandbox_settings(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return JsonResponse(settings_json(services.sandbox_settings_update(**_body(request))))
     return JsonResponse(settings_json(selectors.sandbox_settings_get(fresh=True)))
+
+
+@_control
+@require_http_methods(["GET"])
+def phone_numbers(request: HttpRequest) -> HttpResponse:
+    rows = SandboxPhoneNumber.objects.select_related("account").order_by("phone_number_id")
+    return JsonResponse({"data": [phone_json(phone) for phone in rows]})
+
+
+@_control
+@require_http_methods(["POST"])
+def phone_number_detail(request: HttpRequest, phone_number_id: str) -> HttpResponse:
+    phone = SandboxPhoneNumber.objects.select_related("account").filter(phone_number_id=phone_number_id).first()
+    if phone is None:
+        return JsonResponse({"error": "Unknown phone_number_id."}, status=404)
+    data = _body(request)
+    unknown = set(data) - {"throughput_level", "messaging_limit_tier"}
+    if unknown:
+        raise _BadRequest(f"Unknown fields: {', '.join(sorted(unknown))}")
+    services.phone_number_limits_update(
+        phone=phone,
+        throughput_level=data.get("throughput_level") or None,
+        messaging_limit_tier=data.get("messaging_limit_tier") or None,
+    )
+    return JsonResponse(phone_json(phone))
+
+
+@_control
+@require_http_methods(["GET"])
+def stats(request: HttpRequest) -> HttpResponse:
+    detail = request.GET.get("detail", "").lower() in {"1", "true", "yes"}
+    return JsonResponse(selectors.send_stats(detail=detail))
 
 
 @_control

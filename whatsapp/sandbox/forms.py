@@ -41,6 +41,11 @@ class SettingsForm(forms.ModelForm):
         fields = list(SETTINGS_FIELDS)
         widgets = {name: forms.NumberInput(attrs={"step": "any", "min": "0"}) for name in SETTINGS_FIELDS}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Left empty, batching keeps its current value: a page opened before the field existed posts without it.
+        self.fields["status_batch_ms"].required = False
+
 
 class ReplyForm(forms.Form):
     """The customer's compose box: a text, a file (the text becomes its caption), or both."""

@@ -1,10 +1,16 @@
 """The Graph API stand-in: Meta's paths under ``/sandbox/graph/v{N}/``.
 
-One view takes every ``/{object_id}[/{edge}]`` request: it applies the configured latency,
-authenticates the token (``Authorization: Bearer`` or ``OAuth``), finds the object among the
-token's account's WABA, app, phone numbers, templates, media and upload sessions, and calls the
-handler for (object kind, edge, method). Handlers parse, call one service, and serialise in
-Meta's shape; every refusal is a :class:`~.errors.GraphError` rendered as Meta's error body.
+One view takes every ``/{object_id}[/{edge}]`` request: it authenticates the token
+(``Authorization: Bearer`` or ``OAuth``), finds the object among the token's account's WABA, app,
+phone numbers, templates, media and upload sessions, and calls the handler for (object kind,
+edge, method). Handlers parse, call one service, and serialise in Meta's shape; every refusal is
+a :class:`~.errors.GraphError` rendered as Meta's error body. A send (``POST /{phone}/messages``)
+finds its number and checks the token in one query.
+
+The configured latency is slept after the answer is ready: a send is counted against the
+number's cap when it arrives, as at Meta's front door, and the wait holds neither a lock nor a
+transaction (nor a connection, when Django would close it after the request anyway), so
+concurrent requests overlap.
 """
 
 from __future__ import annotations
@@ -74,26 +80,33 @@ def _graph_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         latency = selectors.sandbox_settings_get().latency_ms
-        if latency:
-            time.sleep(latency / 1000)
         try:
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
         except GraphError as exc:
-            return _error(exc)
+            response = _error(exc)
         except ServerErrorPage:
-            return HttpResponse(SERVER_ERROR_PAGE, status=500, content_type="text/html; charset=utf-8")
+            response = HttpResponse(SERVER_ERROR_PAGE, status=500, content_type="text/html; charset=utf-8")
+        if latency:
+            services.connection_release()
+            time.sleep(latency / 1000)
+        return response
 
     return wrapper
 
 
-def _authenticate(request: HttpRequest) -> SandboxBusinessAccount:
+def _token(request: HttpRequest) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() not in {"bearer", "oauth"} or not token.strip():
         token = request.GET.get("access_token", "")
-    if not token.strip():
+    return token.strip()
+
+
+def _authenticate(request: HttpRequest) -> SandboxBusinessAccount:
+    token = _token(request)
+    if not token:
         raise token_missing()
-    account = selectors.account_for_token(token=token.strip())
+    account = selectors.account_for_token(token=token)
     if account is None:
         raise token_invalid()
     return account
@@ -457,9 +470,13 @@ def _resolve(account: SandboxBusinessAccount, object_id: str, params: dict[str, 
 @_graph_view
 def graph(request: HttpRequest, version: str, path: str) -> HttpResponse:
     """Every Graph call: ``/{object_id}`` or ``/{object_id}/{edge}``."""
-    account = _authenticate(request)
     method = request.method or "GET"
     segments = [segment for segment in path.split("/") if segment]
+    if method == "POST" and len(segments) == 2 and segments[1] == "messages" and (token := _token(request)):
+        phone = selectors.phone_number_for_token(token=token, phone_number_id=segments[0])
+        if phone is not None:  # otherwise the general path below answers with the right error
+            return JsonResponse(_send(request, phone.account, phone, _params(request)))
+    account = _authenticate(request)
     if not segments or len(segments) > 2:
         raise unsupported_request(method, path)
     object_id, edge = segments[0], segments[1] if len(segments) == 2 else ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .choices import (
@@ -17,9 +18,11 @@ from .choices import (
     FaultMode,
     MediaOrigin,
     MessageStatus,
+    MessagingLimitTier,
     ParameterFormat,
     TemplateCategory,
     TemplateStatus,
+    ThroughputLevel,
     WebhookKind,
 )
 
@@ -58,6 +61,8 @@ class SandboxPhoneNumber(models.Model):
 
     ``otp_code`` holds the code of the last ``request_code`` (what Meta would send by SMS); the
     sandbox page shows it. Sending is only possible from a verified, registered number, as at Meta.
+    ``throughput_level`` sets the number's cap on messages a second (see :mod:`.limits`);
+    ``messaging_limit_tier`` is only reported, not enforced.
     """
 
     account = models.ForeignKey(
@@ -74,8 +79,20 @@ class SandboxPhoneNumber(models.Model):
     )
     quality_rating = models.CharField(_("quality rating"), max_length=16, default="GREEN")
     name_status = models.CharField(_("name status"), max_length=32, default="APPROVED")
-    throughput_level = models.CharField(_("throughput level"), max_length=16, default="STANDARD")
-    messaging_limit_tier = models.CharField(_("messaging limit"), max_length=32, default="TIER_2K")
+    throughput_level = models.CharField(
+        _("throughput level"),
+        max_length=16,
+        choices=ThroughputLevel.choices,
+        default=ThroughputLevel.STANDARD,
+        help_text=_("Sends a second above which the sandbox answers 130429: 80, or 1,000 when high."),
+    )
+    messaging_limit_tier = models.CharField(
+        _("messaging limit"),
+        max_length=32,
+        choices=MessagingLimitTier.choices,
+        default=MessagingLimitTier.TIER_2K,
+        help_text=_("Reported as whatsapp_business_manager_messaging_limit; the sandbox does not enforce it."),
+    )
     registered = models.BooleanField(_("registered"), default=False)
     pin = models.CharField(_("two-step verification PIN"), max_length=6, blank=True)
     otp_code = models.CharField(_("pending verification code"), max_length=6, blank=True)
@@ -204,7 +221,7 @@ class SandboxUploadSession(models.Model):
 
 
 class SandboxContact(models.Model):
-    """A WhatsApp user the sandbox has seen, by ``wa_id``, with the profile name its webhooks carry."""
+    """A WhatsApp user who wrote to a sandbox number, by ``wa_id``, with the profile name its webhooks carry."""
 
     wa_id = models.CharField(_("WhatsApp id"), max_length=32, unique=True)
     profile_name = models.CharField(_("profile name"), max_length=200, blank=True)
@@ -228,7 +245,9 @@ class SandboxMessage(models.Model):
 
     Outbound rows keep the request as received and what the customer sees (``rendered``: the
     template with its parameters substituted, or the text / attachment). ``status`` only moves
-    forward, as the status webhooks are sent; ``failed`` is terminal.
+    forward, as the status webhooks are sent; ``failed`` is terminal. An outbound row's
+    ``created_at`` is the instant the send was accepted, on the clock the throughput cap counts
+    with (:func:`.limits.clock`), so the per-second figures of the stats agree with the cap.
     """
 
     wamid = models.CharField(_("wamid"), max_length=128, unique=True)
@@ -265,7 +284,7 @@ class SandboxMessage(models.Model):
     pricing = models.JSONField(_("pricing"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=MessageStatus.choices)
     error_code = models.PositiveIntegerField(_("error code"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -315,7 +334,7 @@ class SandboxFault(models.Model):
 
 
 class SandboxSettings(models.Model):
-    """The sandbox's knobs (one row): request latency, status webhook delays, review delay, timeout.
+    """The sandbox's knobs (one row): request latency, status webhook delays and batching, review delay, timeout.
 
     Kept in the database so the page, the control API and every process agree.
     """
@@ -329,6 +348,14 @@ class SandboxSettings(models.Model):
         _("'timeout' fault sleeps (s)"),
         default=25.0,
         help_text=_("Longer than the client's 20 s read timeout: the send is accepted after the client gave up."),
+    )
+    status_batch_ms = models.PositiveIntegerField(
+        _("batch status webhooks (ms)"),
+        default=0,
+        help_text=_(
+            "0: one webhook per status. Otherwise the statuses of a business account falling due within the "
+            "same window of this many milliseconds are sent as one webhook, as Meta does under load."
+        ),
     )
 
     class Meta:
@@ -396,3 +423,57 @@ class SandboxWebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.event} ({self.state})"
+
+
+class SandboxPairBucket(models.Model):
+    """The pair rate of one (business number, customer): a token bucket, as Meta's 131056 limit behaves.
+
+    Meta allows one message every 6 seconds to the same customer on average, with bursts of up to
+    45 that must be paid back. ``tokens`` is what was left at ``refilled_at`` (seconds since the
+    epoch on :func:`.limits.clock`); a send takes one token, and tokens come back one per 6 s up
+    to 45. ``granted`` says whether the last send was allowed: the row is written by one
+    ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (:func:`.limits.pair_take`), atomic across processes.
+    """
+
+    phone_number = models.ForeignKey(
+        SandboxPhoneNumber, on_delete=models.CASCADE, related_name="pair_buckets", verbose_name=_("phone number")
+    )
+    recipient = models.CharField(_("customer"), max_length=64)
+    tokens = models.FloatField(_("tokens left"))
+    refilled_at = models.FloatField(_("refilled at (epoch seconds)"))
+    granted = models.BooleanField(_("last send allowed"))
+
+    class Meta:
+        ordering = ["phone_number", "recipient"]
+        verbose_name = _("sandbox pair rate bucket")
+        verbose_name_plural = _("sandbox pair rate buckets")
+        constraints = [
+            models.UniqueConstraint(fields=["phone_number", "recipient"], name="sandbox_pair_bucket_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone_number_id} → {self.recipient}: {self.tokens:.2f}"
+
+
+class SandboxRefusalCount(models.Model):
+    """How many sends of a number the sandbox refused with one code (130429, 131056), for the stats.
+
+    Incremented by one upsert per refusal; accepted sends are counted from the messages themselves.
+    """
+
+    phone_number = models.ForeignKey(
+        SandboxPhoneNumber, on_delete=models.CASCADE, related_name="refusal_counts", verbose_name=_("phone number")
+    )
+    code = models.PositiveIntegerField(_("error code"))
+    total = models.PositiveIntegerField(_("refusals"), default=0)
+
+    class Meta:
+        ordering = ["phone_number", "code"]
+        verbose_name = _("sandbox refusal count")
+        verbose_name_plural = _("sandbox refusal counts")
+        constraints = [
+            models.UniqueConstraint(fields=["phone_number", "code"], name="sandbox_refusal_count_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone_number_id} {self.code}: {self.total}"

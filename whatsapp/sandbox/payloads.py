@@ -1,8 +1,9 @@
 """The webhook bodies the sandbox sends, in Meta's shapes.
 
 Every webhook is the ``whatsapp_business_account`` envelope with one entry (the WABA) and one
-change. Bodies are serialised once, compactly and with non-ASCII escaped (as Meta does), and
-that exact text is what gets signed and POSTed.
+change, except batched statuses (:func:`statuses_batch`): one change per phone number. Bodies are
+serialised once, compactly and with non-ASCII escaped (as Meta does), and that exact text is what
+gets signed and POSTed.
 """
 
 from __future__ import annotations
@@ -56,6 +57,37 @@ def message_status(
         item["errors"] = [status_error(error_code)]
     value = {"messaging_product": "whatsapp", "metadata": _metadata(message.phone_number), "statuses": [item]}
     return envelope(message.phone_number.account, "messages", value)
+
+
+def statuses_batch(account: SandboxBusinessAccount, bodies: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Status webhooks of one WABA merged into one: a change per phone number with all its ``statuses``.
+
+    ``bodies`` are the single-status webhooks as scheduled, in the order their statuses are to be
+    read; each number's change keeps its own ``metadata``, as Meta's batched webhooks do.
+    """
+    values: dict[str, dict[str, Any]] = {}
+    for body in bodies:
+        for entry in body.get("entry", []):
+            for change in entry.get("changes", []):
+                value = change.get("value", {})
+                metadata = value.get("metadata", {})
+                merged = values.setdefault(
+                    str(metadata.get("phone_number_id", "")),
+                    {"messaging_product": "whatsapp", "metadata": metadata, "statuses": []},
+                )
+                merged["statuses"].extend(value.get("statuses", []))
+    entry = {"id": account.waba_id, "changes": [{"value": value, "field": "messages"} for value in values.values()]}
+    return {"object": "whatsapp_business_account", "entry": [entry]}
+
+
+def phone_number_quality_update(phone: SandboxPhoneNumber, event: str, old_limit: str | None = None) -> dict[str, Any]:
+    """A ``phone_number_quality_update`` webhook: a throughput upgrade, or a messaging limit change (``old_limit``)."""
+    value: dict[str, Any] = {"display_phone_number": phone.digits, "event": event}
+    if old_limit is not None:
+        value["old_limit"] = old_limit
+    value["current_limit"] = phone.messaging_limit_tier
+    value["max_daily_conversations_per_business"] = phone.messaging_limit_tier
+    return envelope(phone.account, "phone_number_quality_update", value)
 
 
 def template_status(template: SandboxTemplate, event: str, reason: str | None) -> dict[str, Any]:

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from django.db.models import Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Max, Min, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from .choices import Direction, TemplateStatus
+from .limits import PAIR_RATE_CODE, THROUGHPUT_CODE
 from .models import (
     SandboxBusinessAccount,
     SandboxContact,
@@ -20,6 +22,7 @@ from .models import (
     SandboxMedia,
     SandboxMessage,
     SandboxPhoneNumber,
+    SandboxRefusalCount,
     SandboxSettings,
     SandboxTemplate,
     SandboxWebhookDelivery,
@@ -62,6 +65,15 @@ def sandbox_settings_forget() -> None:
 
 def account_for_token(*, token: str) -> SandboxBusinessAccount | None:
     return SandboxBusinessAccount.objects.filter(access_token=token).first()
+
+
+def phone_number_for_token(*, token: str, phone_number_id: str) -> SandboxPhoneNumber | None:
+    """The number with its account, if ``token`` is its account's: a send's whole lookup in one query."""
+    return (
+        SandboxPhoneNumber.objects.select_related("account")
+        .filter(phone_number_id=phone_number_id, account__access_token=token)
+        .first()
+    )
 
 
 def phone_number_get(*, account: SandboxBusinessAccount, phone_number_id: str) -> SandboxPhoneNumber | None:
@@ -160,6 +172,52 @@ def template_page(
 
 
 # --- Pages and control API ----------------------------------------------------------------------
+
+
+def send_stats(*, detail: bool = False) -> dict[str, Any]:
+    """What each number accepted and refused, for benchmarks and tests (``/sandbox/control/stats``).
+
+    Accepted sends are the outbound messages: counted, first and last, and grouped by the
+    wall-clock second they were accepted in (``created_at`` is on the cap's clock), whose largest
+    group is ``peak_per_second``. Refusals come from :class:`~.models.SandboxRefusalCount`. With
+    ``detail``, each number also gets ``per_second``: ``{iso second: count}``. Three queries.
+    """
+    phones = list(SandboxPhoneNumber.objects.order_by("phone_number_id").values_list("pk", "phone_number_id"))
+    outbound = SandboxMessage.objects.filter(direction=Direction.OUTBOUND)
+    totals = {
+        row["phone_number"]: row
+        for row in outbound.values("phone_number").annotate(
+            accepted=Count("pk"), first=Min("created_at"), last=Max("created_at")
+        )
+    }
+    seconds: dict[int, dict[str, int]] = {}
+    per_second = (
+        outbound.annotate(second=Trunc("created_at", "second"))
+        .values("phone_number", "second")
+        .annotate(accepted=Count("pk"))
+        .order_by("phone_number", "second")
+    )
+    for row in per_second:
+        seconds.setdefault(row["phone_number"], {})[row["second"].isoformat()] = row["accepted"]
+    refused = {
+        (row.phone_number_id, row.code): row.total
+        for row in SandboxRefusalCount.objects.filter(code__in=[THROUGHPUT_CODE, PAIR_RATE_CODE])
+    }
+    numbers: dict[str, dict[str, Any]] = {}
+    for pk, phone_number_id in phones:
+        total = totals.get(pk)
+        counts = seconds.get(pk, {})
+        numbers[phone_number_id] = {
+            "accepted": total["accepted"] if total else 0,
+            "refused_130429": refused.get((pk, THROUGHPUT_CODE), 0),
+            "refused_131056": refused.get((pk, PAIR_RATE_CODE), 0),
+            "peak_per_second": max(counts.values(), default=0),
+            "first_accepted_at": total["first"].isoformat() if total else None,
+            "last_accepted_at": total["last"].isoformat() if total else None,
+        }
+        if detail:
+            numbers[phone_number_id]["per_second"] = counts
+    return {"phone_numbers": numbers}
 
 
 def account_list() -> QuerySet[SandboxBusinessAccount]:

@@ -17,24 +17,27 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import payloads, selectors
+from . import limits, payloads, selectors
 from .choices import (
     CodeVerificationStatus,
     Direction,
     FaultMode,
     MediaOrigin,
     MessageStatus,
+    MessagingLimitTier,
+    TemplateCategory,
     TemplateStatus,
+    ThroughputLevel,
     WebhookKind,
 )
-from .delivery import webhook_schedule
+from .delivery import status_webhooks_schedule, webhook_schedule
 from .errors import (
     FAULT_CODES,
     SYNC_ONLY_FAULTS,
@@ -49,7 +52,9 @@ from .models import (
     SandboxFault,
     SandboxMedia,
     SandboxMessage,
+    SandboxPairBucket,
     SandboxPhoneNumber,
+    SandboxRefusalCount,
     SandboxSettings,
     SandboxTemplate,
     SandboxUploadSession,
@@ -487,14 +492,11 @@ def fault_delete(*, pk: int | None = None) -> int:
     return queryset.delete()[0]
 
 
-def fault_take(*, phone_number_id: str, recipient: str, mode: str) -> SandboxFault | None:
-    """Consume the first fault matching this send, or None; a counted fault is used up atomically."""
-    candidates = SandboxFault.objects.filter(
-        Q(phone_number_id="") | Q(phone_number_id=phone_number_id),
-        Q(recipient="") | Q(recipient=recipient),
-        mode=mode,
-    ).order_by("pk")
-    for fault in candidates:
+def _fault_consume(faults: list[SandboxFault], *, mode: str) -> SandboxFault | None:
+    """Consume the first of ``faults`` in ``mode``, or None; a counted fault is used up atomically."""
+    for fault in faults:
+        if fault.mode != mode:
+            continue
         if fault.remaining is None:
             SandboxFault.objects.filter(pk=fault.pk).update(hits=F("hits") + 1)
             return fault
@@ -513,7 +515,10 @@ SETTINGS_FIELDS: Final = (
     "read_delay",
     "template_review_delay",
     "timeout_seconds",
+    "status_batch_ms",
 )
+#: The knobs that are whole numbers (milliseconds); the others are seconds.
+_INTEGER_SETTINGS: Final = frozenset({"latency_ms", "status_batch_ms"})
 
 
 def sandbox_settings_update(**values: Any) -> SandboxSettings:
@@ -523,7 +528,7 @@ def sandbox_settings_update(**values: Any) -> SandboxSettings:
         raise ValueError(f"Unknown settings: {', '.join(sorted(unknown))}")
     row = selectors.sandbox_settings_get(fresh=True)
     for name, value in values.items():
-        number = int(value) if name == "latency_ms" else float(value)
+        number = int(value) if name in _INTEGER_SETTINGS else float(value)
         if number < 0:
             raise ValueError(f"{name} can't be negative.")
         setattr(row, name, number)
@@ -533,18 +538,66 @@ def sandbox_settings_update(**values: Any) -> SandboxSettings:
 
 
 def sandbox_reset(*, templates: bool = False) -> None:
-    """Forget messages, media, uploads, webhooks and faults, and restore the default settings."""
+    """Forget messages, media, uploads, webhooks, faults and the limits' counts (so the stats
+    start from zero), and restore the default settings."""
     with transaction.atomic():
         SandboxWebhookDelivery.objects.all().delete()
-        SandboxMessage.objects.all().delete()
-        SandboxMedia.objects.all().delete()
+        # Deleting collects the rows first: their ids are enough (a benchmark leaves many, with JSON and files).
+        SandboxMessage.objects.only("pk").delete()
+        SandboxMedia.objects.only("pk").delete()
         SandboxUploadSession.objects.all().delete()
         SandboxFault.objects.all().delete()
         SandboxContact.objects.all().delete()
+        SandboxPairBucket.objects.all().delete()
+        SandboxRefusalCount.objects.all().delete()
         SandboxSettings.objects.all().delete()
         if templates:
             SandboxTemplate.objects.all().delete()
+    limits.throughput_forget(
+        phone_number_ids=list(SandboxPhoneNumber.objects.values_list("phone_number_id", flat=True)),
+        now=limits.clock(),
+    )
     selectors.sandbox_settings_forget()
+
+
+def phone_number_limits_update(
+    *, phone: SandboxPhoneNumber, throughput_level: str | None = None, messaging_limit_tier: str | None = None
+) -> SandboxPhoneNumber:
+    """Set a number's throughput level and/or messaging limit (as Meta's scaling would).
+
+    An upgrade to ``HIGH`` throughput is announced by a ``phone_number_quality_update`` webhook
+    (``THROUGHPUT_UPGRADE``), as Meta announces it; a messaging limit change by one with
+    ``UPGRADE`` / ``DOWNGRADE`` and the old limit. Unknown values raise ValueError.
+    """
+    if throughput_level is not None and throughput_level not in ThroughputLevel.values:
+        raise ValueError(f"throughput_level must be one of {', '.join(ThroughputLevel.values)}.")
+    if messaging_limit_tier is not None and messaging_limit_tier not in MessagingLimitTier.values:
+        raise ValueError(f"messaging_limit_tier must be one of {', '.join(MessagingLimitTier.values)}.")
+    upgraded = throughput_level == ThroughputLevel.HIGH and phone.throughput_level != ThroughputLevel.HIGH
+    old_limit = phone.messaging_limit_tier
+    limit_changed = messaging_limit_tier is not None and messaging_limit_tier != old_limit
+    if throughput_level is not None:
+        phone.throughput_level = throughput_level
+    if messaging_limit_tier is not None:
+        phone.messaging_limit_tier = messaging_limit_tier
+    with transaction.atomic():
+        phone.save(update_fields=["throughput_level", "messaging_limit_tier"])
+        if upgraded:
+            _phone_number_webhook(phone, "THROUGHPUT_UPGRADE")
+        if limit_changed:
+            order = list(MessagingLimitTier.values)
+            event = "UPGRADE" if order.index(phone.messaging_limit_tier) > order.index(old_limit) else "DOWNGRADE"
+            _phone_number_webhook(phone, event, old_limit=old_limit)
+    return phone
+
+
+def _phone_number_webhook(phone: SandboxPhoneNumber, event: str, old_limit: str | None = None) -> None:
+    webhook_schedule(
+        account=phone.account,
+        kind=WebhookKind.PHONE_NUMBER,
+        event=event,
+        payload=payloads.phone_number_quality_update(phone, event, old_limit),
+    )
 
 
 # --- Messages -----------------------------------------------------------------------------------
@@ -572,9 +625,12 @@ class _Send:
 def message_send(*, phone: SandboxPhoneNumber, body: Any) -> dict[str, Any]:
     """``POST /{phone_number_id}/messages``: check, accept, and schedule the status webhooks.
 
-    Meta's order: the request's shape is checked first (100), then throughput and pair limits
-    (injected faults), then content (template, window, recipient). Some refusals come back as an
-    accepted send followed by a ``failed`` status (131026, 131047, 131053), as at Meta.
+    The request's shape is checked first (100), then injected faults, then content (template,
+    window, recipient), and last Meta's limits (:mod:`.limits`): the number's messages a second
+    (130429) and the pair rate to this customer (131056), taken right before the message is
+    saved, so a send refused for its content uses up neither and the accepted instant is the
+    one the cap counted. Some refusals come back as an accepted send followed by a ``failed``
+    status (131026, 131047, 131053), as at Meta.
     """
     if not isinstance(body, dict):
         raise invalid_parameter("The request body must be a JSON object.")
@@ -603,7 +659,8 @@ def message_send(*, phone: SandboxPhoneNumber, body: Any) -> dict[str, Any]:
 
     wa_id = wa_id_for(to)
     recipient = wa_id or to.strip()[:64]
-    _raise_sync_fault(phone=phone, recipient=recipient)
+    faults = _faults_for(phone_number_id=phone.phone_number_id, recipient=recipient)
+    _raise_sync_fault(phone=phone, faults=faults)
 
     account = phone.account
     if message_type == "template":
@@ -615,24 +672,32 @@ def message_send(*, phone: SandboxPhoneNumber, body: Any) -> dict[str, Any]:
     else:
         send = _Send(rendered={"kind": "other", "type": message_type})
 
-    now = timezone.now()
-    window = wa_id is not None and selectors.window_open(phone=phone, wa_id=wa_id, now=now)
+    # The window decides a text's fate and a utility template's price; other templates need no query.
+    needs_window = send.template is None or send.template.category == TemplateCategory.UTILITY
+    window = wa_id is not None and needs_window and selectors.window_open(phone=phone, wa_id=wa_id)
     if wa_id is None:
         send.async_error = 131026
     elif send.template is None and not window:
         send.async_error = 131047
-    if send.async_error is None:
-        fault = fault_take(phone_number_id=phone.phone_number_id, recipient=recipient, mode=FaultMode.ASYNC)
-        send.async_error = int(fault.code) if fault is not None else None
 
-    message = _message_accept(
-        phone=phone,
-        wa_id=recipient,
-        body=body,
-        send=send,
-        callback_data=callback_data,
-        pricing=_pricing(send.template, window=window),
-    )
+    accepted_at = limits.clock()
+    _limits_take(phone=phone, recipient=recipient, now=accepted_at)
+    try:
+        if send.async_error is None:  # only now: a send refused above must not use up a counted fault
+            fault = _fault_consume(faults, mode=FaultMode.ASYNC)
+            send.async_error = int(fault.code) if fault is not None else None
+        message = _message_accept(
+            phone=phone,
+            wa_id=recipient,
+            body=body,
+            send=send,
+            callback_data=callback_data,
+            pricing=_pricing(send.template, window=window),
+            accepted_at=accepted_at,
+        )
+    except BaseException:
+        limits.throughput_release(phone=phone, now=accepted_at)
+        raise
     result: dict[str, Any] = {"id": message.wamid}
     if send.template is not None:
         result["message_status"] = "accepted"
@@ -643,18 +708,56 @@ def message_send(*, phone: SandboxPhoneNumber, body: Any) -> dict[str, Any]:
     }
 
 
-def _raise_sync_fault(*, phone: SandboxPhoneNumber, recipient: str) -> None:
-    fault = fault_take(phone_number_id=phone.phone_number_id, recipient=recipient, mode=FaultMode.SYNC)
+def _limits_take(*, phone: SandboxPhoneNumber, recipient: str, now: float) -> None:
+    """Take this send's place in the number's second, then a token of the pair; raise Meta's code if refused."""
+    if not limits.throughput_take(phone=phone, now=now):
+        limits.refusal_record(phone=phone, code=limits.THROUGHPUT_CODE)
+        raise GraphError(limits.THROUGHPUT_CODE)
+    if not limits.pair_take(phone=phone, recipient=recipient, now=now):
+        limits.throughput_release(phone=phone, now=now)
+        limits.refusal_record(phone=phone, code=limits.PAIR_RATE_CODE)
+        raise GraphError(limits.PAIR_RATE_CODE)
+
+
+def _faults_for(*, phone_number_id: str, recipient: str) -> list[SandboxFault]:
+    """The faults that could apply to this send, both modes, in one query (usually none)."""
+    return list(
+        SandboxFault.objects.filter(
+            Q(phone_number_id="") | Q(phone_number_id=phone_number_id),
+            Q(recipient="") | Q(recipient=recipient),
+        ).order_by("pk")
+    )
+
+
+def _raise_sync_fault(*, phone: SandboxPhoneNumber, faults: list[SandboxFault]) -> None:
+    fault = _fault_consume(faults, mode=FaultMode.SYNC)
     if fault is None:
         return
     if fault.code == "timeout":
         # Meta took the message but answered too late: sleep past the client's read timeout, then
         # go on and accept it, so the hub sees an ambiguous failure for a message that went out.
+        connection_release()
         time.sleep(selectors.sandbox_settings_get().timeout_seconds)
         return
     if fault.code == "500":
         raise ServerErrorPage
-    raise GraphError(int(fault.code))
+    code = int(fault.code)
+    if code in (limits.THROUGHPUT_CODE, limits.PAIR_RATE_CODE):
+        limits.refusal_record(phone=phone, code=code)
+    raise GraphError(code)
+
+
+def connection_release() -> None:
+    """Close this thread's database connection before a long sleep, when it would be closed after the request anyway.
+
+    With ``CONN_MAX_AGE = 0`` (or a connection pool) Django closes the connection when the
+    response is done; closing it before sleeping lets a hundred sleeping requests hold no
+    connection. A persistent connection stays: the thread keeps it between requests regardless.
+    """
+    if connection.in_atomic_block or connection.connection is None:
+        return
+    if connection.settings_dict.get("CONN_MAX_AGE") == 0:
+        connection.close()
 
 
 def _check_template(*, account: SandboxBusinessAccount, content: Mapping[str, Any]) -> _Send:
@@ -731,63 +834,64 @@ def _message_accept(
     send: _Send,
     callback_data: str,
     pricing: dict[str, Any],
+    accepted_at: float,
 ) -> SandboxMessage:
-    """Save the accepted message and schedule sent → delivered → read, or one ``failed``."""
+    """Save the accepted message and schedule sent → delivered → read, or one ``failed``: two INSERTs."""
     settings_row = selectors.sandbox_settings_get()
     context = body.get("context")
-    with transaction.atomic():
-        if wa_id.isdigit():
-            SandboxContact.objects.get_or_create(wa_id=wa_id)
-        media = None
-        if send.rendered.get("media_id") and send.async_error is None:
-            media = selectors.media_get(account=phone.account, media_id=send.rendered["media_id"])
-        message = SandboxMessage.objects.create(
-            wamid=new_wamid(wa_id),
-            phone_number=phone,
-            direction=Direction.OUTBOUND,
-            recipient=wa_id,
-            type=str(body.get("type", "text")),
-            request=dict(body),
-            template=send.template,
-            template_name=send.template.name if send.template else "",
-            template_language=send.template.language if send.template else "",
-            rendered=send.rendered,
-            media=media,
-            biz_opaque_callback_data=callback_data,
-            context_wamid=str(context.get("message_id", ""))[:128] if isinstance(context, dict) else "",
-            pricing=None if send.async_error else pricing,
-            status=MessageStatus.ACCEPTED,
-            error_code=send.async_error,
-        )
-        now = int(time.time())
-        if send.async_error is not None:
-            _status_webhook(message, MessageStatus.FAILED, settings_row.sent_delay, now, error_code=send.async_error)
-        else:
-            _status_webhook(message, MessageStatus.SENT, settings_row.sent_delay, now, with_pricing=True)
-            _status_webhook(message, MessageStatus.DELIVERED, settings_row.delivered_delay, now, with_pricing=True)
-            _status_webhook(message, MessageStatus.READ, settings_row.read_delay, now)
-    return message
-
-
-def _status_webhook(
-    message: SandboxMessage,
-    status: str,
-    delay: float,
-    now: int,
-    *,
-    with_pricing: bool = False,
-    error_code: int | None = None,
-) -> None:
-    webhook_schedule(
-        account=message.phone_number.account,
-        kind=WebhookKind.MESSAGE_STATUS,
-        event=status,
-        payload=payloads.message_status(
-            message, status, timestamp=now + round(delay), with_pricing=with_pricing, error_code=error_code
-        ),
-        delay=delay,
-        message=message,
+    media = None
+    if send.rendered.get("media_id") and send.async_error is None:
+        media = selectors.media_get(account=phone.account, media_id=send.rendered["media_id"])
+    message = SandboxMessage(
+        wamid=new_wamid(wa_id),
+        phone_number=phone,
+        direction=Direction.OUTBOUND,
+        recipient=wa_id,
+        type=str(body.get("type", "text")),
+        request=dict(body),
+        template=send.template,
+        template_name=send.template.name if send.template else "",
+        template_language=send.template.language if send.template else "",
+        rendered=send.rendered,
+        media=media,
+        biz_opaque_callback_data=callback_data,
+        context_wamid=str(context.get("message_id", ""))[:128] if isinstance(context, dict) else "",
+        pricing=None if send.async_error else pricing,
+        status=MessageStatus.ACCEPTED,
+        error_code=send.async_error,
+        created_at=datetime.fromtimestamp(accepted_at, tz=UTC),
     )
+    if send.async_error is not None:
+        steps = [(MessageStatus.FAILED, settings_row.sent_delay, False)]
+    else:
+        steps = [
+            (MessageStatus.SENT, settings_row.sent_delay, True),
+            (MessageStatus.DELIVERED, settings_row.delivered_delay, True),
+            (MessageStatus.READ, settings_row.read_delay, False),
+        ]
+    now = int(accepted_at)
+    with transaction.atomic():
+        message.save(force_insert=True)
+        status_webhooks_schedule(
+            account=phone.account,
+            message=message,
+            webhooks=[
+                (
+                    status,
+                    delay,
+                    payloads.message_status(
+                        message,
+                        status,
+                        timestamp=now + round(delay),
+                        with_pricing=with_pricing,
+                        error_code=send.async_error if status == MessageStatus.FAILED else None,
+                    ),
+                )
+                for status, delay, with_pricing in steps
+            ],
+            batch_ms=settings_row.status_batch_ms,
+        )
+    return message
 
 
 def message_mark_read(*, phone: SandboxPhoneNumber, wamid: Any) -> dict[str, Any]:

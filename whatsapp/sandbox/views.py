@@ -89,7 +89,8 @@ def fault_remove(request: HttpRequest, pk: int) -> HttpResponse:
 def settings_save(request: HttpRequest) -> HttpResponse:
     form = SettingsForm(request.POST, instance=selectors.sandbox_settings_get(fresh=True))
     if form.is_valid():
-        services.sandbox_settings_update(**{name: form.cleaned_data[name] for name in services.SETTINGS_FIELDS})
+        values = {name: form.cleaned_data[name] for name in services.SETTINGS_FIELDS}
+        services.sandbox_settings_update(**{name: value for name, value in values.items() if value is not None})
         messages.success(request, _("Settings saved."))
     else:
         messages.error(request, _("The settings weren't saved: %(errors)s") % {"errors": form.errors.as_text()})
