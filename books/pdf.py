@@ -17,13 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from babel.numbers import format_decimal
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
-from weasyprint import CSS, HTML
-from weasyprint.urls import URLFetcher
 
 from books.choices import ContactType, DocumentKind, DocumentStatus
 from books.formatting import date_format, money_format
@@ -33,8 +32,16 @@ from books.selectors import Statement
 
 PDF_TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "books" / "pdf"
 
-# Refuses every URL (no protocol is allowed): a PDF is built from its HTML and pdf.css alone.
-_OFFLINE = URLFetcher(allowed_protocols=())
+
+@functools.cache
+def offline_url_fetcher() -> Any:
+    """A URL fetcher that refuses every URL (no protocol is allowed): a PDF is built from its HTML
+    and pdf.css alone. WeasyPrint is imported on first use: it loads Pango and HarfBuzz (~40 MB),
+    which processes that never render a PDF (most workers, the webhook receiver) need not carry."""
+    from weasyprint.urls import URLFetcher
+
+    return URLFetcher(allowed_protocols=())
+
 
 Formatter = Callable[[Decimal], str]
 DateFormatter = Callable[[datetime.date | None], str]
@@ -118,12 +125,16 @@ def document_pdf_filename(document: Document) -> str:
 
 
 @functools.cache
-def _stylesheet() -> CSS:
-    return CSS(filename=PDF_TEMPLATE_DIR / "pdf.css", url_fetcher=_OFFLINE)
+def _stylesheet() -> Any:
+    from weasyprint import CSS
+
+    return CSS(filename=PDF_TEMPLATE_DIR / "pdf.css", url_fetcher=offline_url_fetcher())
 
 
 def _render(html: str) -> bytes:
-    return HTML(string=html, url_fetcher=_OFFLINE).write_pdf(stylesheets=[_stylesheet()])
+    from weasyprint import HTML
+
+    return HTML(string=html, url_fetcher=offline_url_fetcher()).write_pdf(stylesheets=[_stylesheet()])
 
 
 def _language(organization: Organization) -> str:

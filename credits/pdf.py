@@ -4,15 +4,10 @@ touching the network (every URL is refused)."""
 
 from django.template.loader import render_to_string
 from django.utils import translation
-from weasyprint import HTML
-from weasyprint.urls import URLFetcher
 
 from books.formatting import date_format, money_format
 
 from .models import Purchase
-
-# Refuses every URL: the receipt is built from its HTML (with its styles inline) alone.
-_OFFLINE = URLFetcher(allowed_protocols=())
 
 
 def receipt_context(purchase: Purchase) -> dict[str, object]:
@@ -31,7 +26,12 @@ def receipt_context(purchase: Purchase) -> dict[str, object]:
 def receipt_pdf(purchase: Purchase) -> bytes:
     with translation.override(purchase.organization.language):
         html = render_to_string("credits/pdf/receipt.html", receipt_context(purchase))
-    return HTML(string=html, url_fetcher=_OFFLINE).write_pdf()
+    from weasyprint import HTML  # on first use (see books.pdf)
+
+    from books.pdf import offline_url_fetcher
+
+    # Refuses every URL: the receipt is built from its HTML (with its styles inline) alone.
+    return HTML(string=html, url_fetcher=offline_url_fetcher()).write_pdf()
 
 
 def receipt_filename(purchase: Purchase) -> str:
