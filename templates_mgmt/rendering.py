@@ -74,17 +74,16 @@ def _field_source(
             % {"name": template.name},
             code="no_module",
         )
-    module = template.get_module_display()
     if spec.document_kind is not None and (document is None or document.kind != spec.document_kind):
         raise TemplateNotSendable(
             _("“%(name)s” belongs to %(module)s and can't be sent for this document.")
-            % {"name": template.name, "module": module},
+            % {"name": template.name, "module": template.get_module_display()},
             code="wrong_source",
         )
     if spec.uses_statement and statement is None:
         raise TemplateNotSendable(
             _("“%(name)s” belongs to %(module)s and is sent with a statement of accounts.")
-            % {"name": template.name, "module": module},
+            % {"name": template.name, "module": template.get_module_display()},
             code="wrong_source",
         )
     for owned in (document, contact, statement.contact if statement is not None else None):
@@ -97,7 +96,7 @@ def _field_source(
     if party is None or party.contact_type != spec.party:
         raise TemplateNotSendable(
             _("“%(name)s” belongs to %(module)s and can't be sent to this contact.")
-            % {"name": template.name, "module": module},
+            % {"name": template.name, "module": template.get_module_display()},
             code="wrong_source",
         )
     return source
