@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -43,18 +42,16 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx2  # noqa: TID251 (the load: HTTP to the hub and to the sandbox, as bench/webhooks.py)
 import redis
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from bench.servers import Servers
+from bench.servers import HOST, Servers, free_port, production_env
 from books.choices import ContactType, DocumentKind, DocumentStatus
 from books.models import Contact, ContactPerson, Document, Organization
 from books.services.organizations import organization_create
@@ -72,7 +69,6 @@ from whatsapp.sandbox.validation import clean_template_definition
 from whatsapp.services.charges import credits_reference
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
 WEBHOOK_PATH = "/webhooks/whatsapp/"
 BULK_PATH = "/api/v1/invoices/whatsapp/bulk"
 CONTROL = "/sandbox/control"
@@ -346,31 +342,8 @@ def _invoices(organization: Organization, index: int, count: int) -> list[int]:
 # --- Processes --------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def _base_env(options: Options) -> dict[str, str]:
-    """Production settings (DEBUG off) pointed at the benchmark's database and Redis database."""
-    database = urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{connection.settings_dict['NAME']}").geturl()
-    env = {key: value for key, value in os.environ.items() if key not in ("GUNICORN_CMD_ARGS", "CELERY_BROKER_URL")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=database,
-        REDIS_URL=options.redis_url,
-        DEBUG="false",
-        SECRET_KEY=settings.SECRET_KEY,
-        FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY,
-        WHATSAPP_APP_SECRET=APP_SECRET,
-        WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
-        CELERY_TASK_ALWAYS_EAGER="false",
-        ALLOWED_HOSTS=HOST,
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    return production_env(redis_url=options.redis_url, app_secret=APP_SECRET, verify_token=VERIFY_TOKEN)
 
 
 def _hub_env(options: Options, *, meta_port: int, mode: str) -> dict[str, str]:
@@ -520,7 +493,7 @@ class Stack:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        self.hub_port, self.meta_port = _free_port(), _free_port()
+        self.hub_port, self.meta_port = free_port(), free_port()
         self.hub_url = f"http://{HOST}:{self.hub_port}"
         self.meta_url = f"http://{HOST}:{self.meta_port}"
         log_dir = BASE_DIR / "var" / "bench"

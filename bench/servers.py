@@ -14,14 +14,49 @@ import ctypes
 import ctypes.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit
 
 GRACE = 10  # seconds between SIGTERM and SIGKILL
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on loopback nobody listens on (now)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def production_env(*, redis_url: str, app_secret: str, verify_token: str) -> dict[str, str]:
+    """The environment of a child server: production settings (DEBUG off) pointed at the
+    benchmark's database (the one Django is configured with here) and its Redis database."""
+    from django.conf import settings
+    from django.db import connection
+
+    database = urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{connection.settings_dict['NAME']}").geturl()
+    env = {key: value for key, value in os.environ.items() if key not in ("GUNICORN_CMD_ARGS", "CELERY_BROKER_URL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=database,
+        REDIS_URL=redis_url,
+        DEBUG="false",
+        SECRET_KEY=settings.SECRET_KEY,
+        FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY,
+        WHATSAPP_APP_SECRET=app_secret,
+        WHATSAPP_VERIFY_TOKEN=verify_token,
+        CELERY_TASK_ALWAYS_EAGER="false",
+        ALLOWED_HOSTS=HOST,
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
 
 
 class ServerDied(RuntimeError):

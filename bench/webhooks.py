@@ -22,23 +22,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx2
 import redis
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Max
 from django.utils import timezone
 
 from bench.cpu import CpuMeter
-from bench.servers import Servers
+from bench.servers import HOST, Servers, free_port, production_env
 from bench.timing import Result
 from books.services.organizations import organization_create
 from whatsapp.choices import AccountStatus, Direction, MessageStatus, MessageType
@@ -47,7 +44,6 @@ from whatsapp.signature import signature_compute
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 FIXTURE = BASE_DIR / "tests" / "whatsapp" / "fixtures" / "webhooks" / "status_delivered.json"
-HOST = "127.0.0.1"
 PATH = "/webhooks/whatsapp/"
 APP_SECRET = "bench-app-secret"  # noqa: S105 (signs loopback traffic to a throwaway database)
 VERIFY_TOKEN = "bench-verify-token"  # noqa: S105
@@ -178,31 +174,10 @@ def _signed_bodies(message_ids: list[int]) -> list[tuple[int, bytes, str]]:
 # --- The hub's processes ----------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def _server_env(options: Options) -> dict[str, str]:
     """Production settings pointed at the benchmark's database and Redis database."""
-    database = urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{connection.settings_dict['NAME']}").geturl()
-    env = {key: value for key, value in os.environ.items() if key not in ("GUNICORN_CMD_ARGS", "CELERY_BROKER_URL")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=database,
-        REDIS_URL=options.redis_url,
-        DEBUG="false",
-        SECRET_KEY=settings.SECRET_KEY,
-        FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY,
-        WHATSAPP_APP_SECRET=APP_SECRET,
-        WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
-        WHATSAPP_SANDBOX_ENABLED="false",
-        CELERY_TASK_ALWAYS_EAGER="false",
-        ALLOWED_HOSTS=HOST,
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
+    env = production_env(redis_url=options.redis_url, app_secret=APP_SECRET, verify_token=VERIFY_TOKEN)
+    env["WHATSAPP_SANDBOX_ENABLED"] = "false"
     return env
 
 
@@ -342,7 +317,7 @@ def run(options: Options) -> list[Result]:
         offset += level.requests
 
     _flush(options.redis_url)
-    port = _free_port()
+    port = free_port()
     base_url = f"http://{HOST}:{port}"
     env = _server_env(options)
     results: list[Result] = []
