@@ -509,7 +509,9 @@ class _Pump:
 
     def _requeue(self, rows: Iterable[Message], after: datetime.datetime | None) -> None:
         """Rows claimed by this pump and not started go back to ``queued`` (attempt not counted)."""
-        ids = [row.pk for row in rows]
+        self._requeue_ids([row.pk for row in rows], after)
+
+    def _requeue_ids(self, ids: list[int], after: datetime.datetime | None) -> None:
         for pk in ids:
             self._forget(pk)
         if ids:
@@ -520,26 +522,24 @@ class _Pump:
     def _forget(self, pk: int) -> None:
         self.claimed.pop(pk, None)
 
+    def _unschedule(self) -> None:
+        """Everything waiting for its slot goes back to the queue."""
+        self._requeue([job.message for job in self.scheduled], None)
+        self.scheduled.clear()
+
     def _pacer_down(self) -> None:
         if not self.unavailable:
             logger.warning("WhatsApp pacer (Redis) unavailable: dispatch stops until it answers.")
         self.unavailable = True
-        self._requeue([job.message for job in self.scheduled], None)
-        self.scheduled.clear()
+        self._unschedule()
 
     def give_back(self) -> None:
         """On the way out (normally or not): what was claimed and not started goes back to the queue."""
-        self._requeue([job.message for job in self.scheduled], None)
-        self.scheduled.clear()
+        self._unschedule()
         if self.in_flight:
             concurrent.futures.wait(list(self.in_flight), timeout=30)
         self._collect()
-        leftover = list(self.claimed)
-        if leftover:
-            Message.objects.filter(pk__in=leftover, status=MessageStatus.SENDING, sending_at__isnull=True).update(
-                status=MessageStatus.QUEUED, claimed_at=None, attempts=F("attempts") - 1
-            )
-            self.claimed.clear()
+        self._requeue_ids(list(self.claimed), None)
 
 
 # --- The daily messaging limit ------------------------------------------------------------------
