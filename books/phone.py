@@ -1,5 +1,7 @@
 """Phone numbers in E.164, read with the organization's default region (phonenumbers, never by hand)."""
 
+import functools
+
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -30,7 +32,10 @@ def phone_normalize(raw: str, *, region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_valid_e164(value: str) -> bool:
+    """Whether ``value`` is a valid number in E.164. Remembered for the last few thousand numbers:
+    a bulk send asks it several times per recipient (checks, the message, its price)."""
     if not value or not value.startswith("+"):
         return False
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal
 from typing import Final
 
@@ -51,6 +52,9 @@ class FieldSource:
     person: ContactPerson | None = None
     document: Document | None = None
     statement: Statement | None = None
+    #: Field values read so far (key → value): a send renders its components and its preview
+    #: text from one source, and reads and formats each value once.
+    values: dict[str, str] = dataclass_field(default_factory=dict, compare=False, repr=False)
 
     @property
     def party(self) -> Contact | None:
@@ -83,7 +87,10 @@ class CatalogueField:
 
     def value(self, source: FieldSource) -> str:
         """The field's value for sending: formatted, and never empty (Meta refuses empty parameters)."""
-        return str(self.reader(source) or "").strip() or EMPTY_VALUE
+        value = source.values.get(self.key)
+        if value is None:
+            value = source.values[self.key] = str(self.reader(source) or "").strip() or EMPTY_VALUE
+        return value
 
     def example(self, organization: Organization) -> str:
         """A realistic sample, formatted for ``organization``: Meta's reviewers and the preview see it."""

@@ -179,13 +179,23 @@ def template_components_render(
 
     Raises :class:`TemplateNotSendable` for a template Meta would refuse.
     """
+    _approved_check(template)
+    source = _field_source(template, document=document, contact=contact, statement=statement, person=person)
+    return _components_render(template, source, media_id, filename)
+
+
+def _approved_check(template: MessageTemplate) -> None:
     if template.status != TemplateStatus.APPROVED:
         raise TemplateNotSendable(
             _("“%(name)s” isn't approved (status: %(status)s); only templates WhatsApp approved can be sent.")
             % {"name": template.name, "status": template.get_status_display()},
             code="not_approved",
         )
-    source = _field_source(template, document=document, contact=contact, statement=statement, person=person)
+
+
+def _components_render(
+    template: MessageTemplate, source: FieldSource, media_id: str | None, filename: str | None
+) -> list[dict[str, Any]]:
     components = [item for item in template.components or [] if isinstance(item, dict)]
     body = _component(components, "BODY")
     if body is None:
@@ -321,6 +331,10 @@ def template_preview(
     source = None
     if document is not None or contact is not None or statement is not None:
         source = _field_source(template, document=document, contact=contact, statement=statement, person=person)
+    return _preview(template, source)
+
+
+def _preview(template: MessageTemplate, source: FieldSource | None) -> TemplatePreview:
     header_text = substitute(template.header_text, _preview_values(template, "header", template.header_text, source))
     body = substitute(template.body, _preview_values(template, "body", template.body, source))
     attachment_name = ""
@@ -346,6 +360,32 @@ def template_preview(
         footer=template.footer,
         buttons=buttons,
     )
+
+
+@dataclass(frozen=True)
+class RenderedSend:
+    """One recipient's template send: Meta's ``components`` and the text the customer reads."""
+
+    components: list[dict[str, Any]]
+    body: str
+
+
+def template_send_render(
+    *,
+    template: MessageTemplate,
+    document: Document | None = None,
+    contact: Contact | None = None,
+    statement: Statement | None = None,
+    person: ContactPerson | None = None,
+    media_id: str | None = None,
+    filename: str | None = None,
+) -> RenderedSend:
+    """:func:`template_components_render` and the preview's body text together, each field read and
+    formatted once for both (a bulk send renders thousands). Raises :class:`TemplateNotSendable`."""
+    _approved_check(template)
+    source = _field_source(template, document=document, contact=contact, statement=statement, person=person)
+    components = _components_render(template, source, media_id, filename)
+    return RenderedSend(components=components, body=_preview(template, source).body)
 
 
 def template_preview_render(

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from books.bulk_insert import bulk_insert
 from books.models import Organization
 from books.services.notifications import notification_create
 from credits.choices import EntryKind, ReservationStatus
@@ -117,7 +118,7 @@ def entries_save(
         entries[0].save()
         saved = list(entries)
     else:
-        saved = LedgerEntry.objects.bulk_create(entries)
+        saved = bulk_insert(entries)
     if notify:
         _low_balance_notify(account, organization=organization)
     return saved
@@ -212,7 +213,7 @@ def credits_reserve(
         raise InsufficientCredits(needed=needed, available=available_before)
     if new:
         now = timezone.now()
-        created = Reservation.objects.bulk_create(
+        created = bulk_insert(
             [
                 Reservation(
                     organization=organization,

@@ -1,5 +1,6 @@
 """What a message costs in credits, from the price table and the recipient's country."""
 
+import functools
 from decimal import Decimal
 
 import phonenumbers
@@ -13,6 +14,11 @@ def phone_calling_code(*, phone: str, region: str = "") -> str:
 
     Numbers are stored in E.164; ``region`` reads one typed without its country code.
     """
+    return _calling_code(phone, region)
+
+
+@functools.lru_cache(maxsize=4096)  # a bulk send prices each recipient more than once
+def _calling_code(phone: str, region: str) -> str:
     if not phone:
         return ""
     try:

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, F, Prefetch, QuerySet
+from django.db.models import Count, F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -97,22 +97,54 @@ class BulkPlan:
 # --- Reading the selection ----------------------------------------------------------------------
 
 
-def _documents(organization: Organization, module: str, ids: Sequence[int]) -> QuerySet[Document]:
-    return (
+def _documents(organization: Organization, module: str, ids: Sequence[int]) -> list[Document]:
+    return list(
         Document.objects.filter(organization=organization, kind=MODULES[module].document_kind, pk__in=ids)
-        .select_related("organization", "contact", "contact__organization")
-        .prefetch_related(
-            Prefetch("contact__persons", queryset=ContactPerson.objects.order_by("-is_primary", "pk")), "share_with"
-        )
+        .select_related("contact")
+        .order_by()
     )
 
 
-def _contacts(organization: Organization, module: str, ids: Sequence[int]) -> QuerySet[Contact]:
-    return (
-        Contact.objects.filter(organization=organization, contact_type=MODULES[module].party, pk__in=ids)
-        .select_related("organization")
-        .prefetch_related(Prefetch("persons", queryset=ContactPerson.objects.order_by("-is_primary", "pk")))
+def _contacts(organization: Organization, module: str, ids: Sequence[int]) -> list[Contact]:
+    return list(
+        Contact.objects.filter(organization=organization, contact_type=MODULES[module].party, pk__in=ids).order_by()
     )
+
+
+@dataclass
+class _People:
+    """A chunk's contact people (primary first) by contact, and its documents' "Share with" ids:
+    two queries for the chunk, where prefetching them built a manager and a queryset per row."""
+
+    persons: dict[int, list[ContactPerson]]
+    shared: dict[int, set[int]]
+
+    @classmethod
+    def load(cls, rows: Sequence[Document | Contact]) -> _People:
+        documents = [row for row in rows if isinstance(row, Document)]
+        contact_ids = {row.contact_id if isinstance(row, Document) else row.pk for row in rows}
+        persons: dict[int, list[ContactPerson]] = {}
+        for person in ContactPerson.objects.filter(contact_id__in=contact_ids).order_by("-is_primary", "pk"):
+            persons.setdefault(person.contact_id, []).append(person)
+        shared: dict[int, set[int]] = {}
+        if documents:
+            through = Document.share_with.through
+            pairs = through.objects.filter(document_id__in=[row.pk for row in documents]).values_list(
+                "document_id", "contactperson_id"
+            )
+            for document_id, person_id in pairs:
+                shared.setdefault(document_id, set()).add(person_id)
+        return cls(persons, shared)
+
+    def subject(self, row: Document | Contact, module: str) -> Subject:
+        if isinstance(row, Document):
+            return subject_for_document(
+                document=row,
+                module=module,
+                persons=self.persons.get(row.contact_id, []),
+                share_with=self.shared.get(row.pk, ()),
+            )
+        return subject_for_contact(contact=row, module=module, persons=self.persons.get(row.pk, []))
 
 
 def _subjects(organization: Organization, target: str, module: str, ids: Sequence[int]) -> Iterator[Any]:
@@ -122,18 +154,26 @@ def _subjects(organization: Organization, target: str, module: str, ids: Sequenc
     for start in range(0, len(ids), CHUNK_SIZE):
         chunk = ids[start : start + CHUNK_SIZE]
         rows = {row.pk: row for row in loader(organization, module, chunk)}
+        people = _People.load(list(rows.values()))
         for pk in chunk:
             row = rows.get(pk)
             if row is None:
                 yield pk, str(pk), NotificationRefused("not_found", _("Not found in this organization."))
                 continue
+            _organization_set(row, organization)
+            label = row.number if isinstance(row, Document) else row.display_name
             try:
-                if isinstance(row, Document):
-                    yield pk, row.number, subject_for_document(document=row, module=module)
-                else:
-                    yield pk, row.display_name, subject_for_contact(contact=row, module=module)
+                yield pk, label, people.subject(row, module)
             except NotificationRefused as refusal:
                 yield pk, str(row), refusal
+
+
+def _organization_set(row: Document | Contact, organization: Organization) -> None:
+    """Give the loaded rows the organization already in hand (every row is of it) instead of
+    loading one copy of it per document and per contact."""
+    row.organization = organization
+    if isinstance(row, Document):
+        row.contact.organization = organization
 
 
 def _checked(context: SendContext, subject: Subject) -> _Checked:

@@ -31,6 +31,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from books.bulk_insert import bulk_insert
 from books.models import Contact, ContactPerson, Document
 from books.pdf import document_pdf, statement_pdf
 from books.phone import is_valid_e164
@@ -142,8 +143,9 @@ def message_queue(**fields: Any) -> Message:
 
 
 def messages_queue(messages: Sequence[Message]) -> list[Message]:
-    """Save many built messages in one INSERT and enqueue each one's dispatch on commit."""
-    saved = Message.objects.bulk_create(messages)
+    """Save many built messages at once (:func:`~books.bulk_insert.bulk_insert`) and enqueue each
+    one's dispatch on commit."""
+    saved = bulk_insert(messages)
     ids = [message.pk for message in saved]
     transaction.on_commit(lambda: _dispatch_after_commit(ids))
     return saved

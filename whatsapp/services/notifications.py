@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -46,7 +46,13 @@ from credits.services import InsufficientCredits, ReservationRequest, credits_re
 from templates_mgmt.choices import AttachmentMode, HeaderType, Module, TemplateStatus
 from templates_mgmt.models import MessageTemplate
 from templates_mgmt.modules import MODULES
-from templates_mgmt.rendering import TemplateNotSendable, TemplatePreview, template_components_render, template_preview
+from templates_mgmt.rendering import (
+    RenderedSend,
+    TemplateNotSendable,
+    TemplatePreview,
+    template_preview,
+    template_send_render,
+)
 from templates_mgmt.selectors import module_is_enabled, template_default_get
 from whatsapp.choices import Audience, Category
 from whatsapp.models import Message, NotificationRequest, PhoneNumber, WhatsAppAccount
@@ -118,6 +124,10 @@ class Subject:
     document: Document | None = None
     statement_from: datetime.date | None = None
     statement_to: datetime.date | None = None
+    #: The contact's people (primary first) and the document's "Share with" ids when the caller
+    #: loaded them for many subjects at once (bulk sends); None: read through the relations.
+    persons: tuple[ContactPerson, ...] | None = field(default=None, compare=False, repr=False)
+    share_with: frozenset[int] | None = field(default=None, compare=False, repr=False)
 
     @property
     def audience(self) -> str:
@@ -148,10 +158,17 @@ class Subject:
         ]
 
 
-def subject_for_document(*, document: Document, module: str | None = None) -> Subject:
+def subject_for_document(
+    *,
+    document: Document,
+    module: str | None = None,
+    persons: Sequence[ContactPerson] | None = None,
+    share_with: Iterable[int] | None = None,
+) -> Subject:
     """A document's notification; ``module`` picks another module of the same kind
-    (``payment_reminders`` for an invoice). Raises :class:`NotificationRefused` for a kind no
-    module sends (bills, payments made)."""
+    (``payment_reminders`` for an invoice). ``persons`` (the contact's people, primary first) and
+    ``share_with`` (person ids) save their queries when already loaded. Raises
+    :class:`NotificationRefused` for a kind no module sends (bills, payments made)."""
     module = module or KIND_MODULES.get(document.kind)
     spec = MODULES.get(module or "")
     if spec is None or spec.document_kind != document.kind:
@@ -160,7 +177,14 @@ def subject_for_document(*, document: Document, module: str | None = None) -> Su
             _("%(kind)s can't be sent over WhatsApp from this module.") % {"kind": document.spec.label_plural},
             field="module",
         )
-    return Subject(organization=document.organization, module=module, contact=document.contact, document=document)
+    return Subject(
+        organization=document.organization,
+        module=module,
+        contact=document.contact,
+        document=document,
+        persons=tuple(persons) if persons is not None else None,
+        share_with=frozenset(share_with) if share_with is not None else None,
+    )
 
 
 def subject_for_contact(
@@ -169,9 +193,11 @@ def subject_for_contact(
     module: str | None = None,
     statement_from: datetime.date | None = None,
     statement_to: datetime.date | None = None,
+    persons: Sequence[ContactPerson] | None = None,
 ) -> Subject:
     """A notice to a customer or vendor (Customers / Vendors module), or their statement for a
-    period (the statement modules; the period defaults to this month up to today)."""
+    period (the statement modules; the period defaults to this month up to today). ``persons``
+    (the contact's people, primary first) saves their query when already loaded."""
     vendor = contact.contact_type == ContactType.VENDOR
     module = module or (Module.VENDORS if vendor else Module.CUSTOMERS)
     spec = MODULES.get(module)
@@ -197,6 +223,7 @@ def subject_for_contact(
         contact=contact,
         statement_from=statement_from,
         statement_to=statement_to,
+        persons=tuple(persons) if persons is not None else None,
     )
 
 
@@ -255,7 +282,7 @@ def recipient_check(person: ContactPerson, *, contact: Contact) -> RecipientChec
 
 def recipient_checks(subject: Subject) -> list[RecipientCheck]:
     """Every person of the subject's contact with whether WhatsApp can reach them, primary first."""
-    persons = subject.contact.persons.all()
+    persons = subject.persons if subject.persons is not None else subject.contact.persons.all()
     return [recipient_check(person, contact=subject.contact) for person in persons]
 
 
@@ -274,7 +301,9 @@ def default_recipients(subject: Subject, checks: Sequence[RecipientCheck]) -> li
     everyone of the contact who can."""
     reachable = [check.person for check in checks if check.ok]
     if subject.document is not None:
-        shared = {person.pk for person in subject.document.share_with.all()}
+        shared = subject.share_with
+        if shared is None:
+            shared = frozenset(person.pk for person in subject.document.share_with.all())
         chosen = [person for person in reachable if person.pk in shared]
         if chosen:
             return chosen
@@ -376,8 +405,8 @@ class _Checked:
     template: MessageTemplate
     category: str
     recipients: list[RecipientCheck]
-    #: The first recipient's components, rendered by the check; reused when that message is built.
-    first_components: list[dict[str, Any]] = field(default_factory=list)
+    #: The first recipient's send, rendered by the check; reused when that message is built.
+    first_rendered: RenderedSend | None = None
 
     def credits_needed(self, prices: PriceTable | None = None) -> Decimal:
         """What the recipients' messages reserve; ``prices`` saves the price query when pricing many."""
@@ -530,12 +559,12 @@ def subject_check(context: SendContext, subject: Subject, persons: Sequence[Cont
             _("%(number)s is paid: there is nothing to remind the customer of.") % {"number": document.number},
         )
     try:
-        components = template_components_render(
+        rendered = template_send_render(
             template=context.template, person=persons[0], media_id=_PENDING_MEDIA, **subject.render_sources()
         )
     except TemplateNotSendable as exc:
         raise NotificationRefused("template_not_sendable", exc.message, field="template") from exc
-    return _Checked(subject, context.account, phone_number, context.template, context.category, recipients, components)
+    return _Checked(subject, context.account, phone_number, context.template, context.category, recipients, rendered)
 
 
 def _check(subject: Subject, template: MessageTemplate | None, persons: Sequence[ContactPerson]) -> _Checked:
@@ -547,22 +576,21 @@ def _check(subject: Subject, template: MessageTemplate | None, persons: Sequence
 def _message_build(checked: _Checked, recipient: RecipientCheck, user: Any) -> Message:
     """One recipient's message, rendered now (what the preview showed is what goes), not saved."""
     subject, template = checked.subject, checked.template
-    sources = subject.render_sources()
-    if recipient is checked.recipients[0] and checked.first_components:
-        components = checked.first_components
+    if recipient is checked.recipients[0] and checked.first_rendered is not None:
+        rendered = checked.first_rendered
     else:
-        components = template_components_render(
-            template=template, person=recipient.person, media_id=_PENDING_MEDIA, **sources
+        rendered = template_send_render(
+            template=template, person=recipient.person, media_id=_PENDING_MEDIA, **subject.render_sources()
         )
+    components = rendered.components
     media = _media_plan(template, subject, components)
-    content = template_preview(template=template, person=recipient.person, **sources).body
     return message_template_build(
         account=checked.account,
         to=recipient.phone,
         name=template.name,
         language=template.language,
         components=components,
-        content=content,
+        content=rendered.body,
         category=checked.category,
         phone_number=checked.phone_number,
         contact=subject.contact,
