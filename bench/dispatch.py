@@ -51,6 +51,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from bench.cpu import CpuMeter
 from bench.servers import HOST, Servers, free_port, production_env
 from books.choices import ContactType, DocumentKind, DocumentStatus
 from books.models import Contact, ContactPerson, Document, Organization
@@ -546,6 +547,11 @@ class Stack:
         self._start_worker(mode)
         return previous
 
+    def cpu_groups(self) -> dict[str, int]:
+        """The process groups whose CPU a phase reports: Meta (the sandbox), the hub's web server, the worker."""
+        groups = {"sandbox": self.meta, "hub_web": self.web, "worker": self.worker}
+        return {name: servers.pgid(child) for name, servers in groups.items() for child in servers.children}
+
     @property
     def groups(self) -> list[Servers]:
         return [self.meta, self.web, self.worker]
@@ -752,6 +758,8 @@ def _phase(
     """Post one bulk per (tenant, invoices) at once, count their messages every POLL_SECONDS until
     every one is read (or failed) or ``seconds`` pass, then cancel what is left."""
     sandbox_settings = _sandbox_prepare(stack)
+    meter = CpuMeter(stack.cpu_groups(), _backends)
+    meter.start()
     keyed = [(tenant, ids, f"bench-{name}-{tenant.index + 1}-{time.time_ns()}") for tenant, ids in sends]
     posted = asyncio.run(_post_bulks(stack.hub_url, dataset.token, keyed))
     bulk_ids = [p.bulk_id for p in posted if p.bulk_id is not None]
@@ -776,6 +784,7 @@ def _phase(
         if time.time() >= deadline:
             break
         time.sleep(max(0.0, POLL_SECONDS - (time.time() - sample.at)))
+    cpu = meter.stop()
     stats = _sandbox_stats(stack)
     bulks = _bulk_timings(bulk_ids, started)
     quiesce = _quiesce(stack, bulk_ids)
@@ -808,8 +817,27 @@ def _phase(
         "time_limit_seconds": seconds,
         **_sandbox_totals(stats, numbers),
         "quiesce": quiesce,
+        **_per_message_cpu(cpu, last.completed),
         "samples": [(round(s.at - started, 2), s.completed, s.read) for s in samples],
     }
+
+
+def _backends() -> list[int]:
+    """The PostgreSQL backends serving the benchmark's database (the hub's and the sandbox's), not this one."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def _per_message_cpu(cpu: dict[str, float], messages: int) -> dict[str, Any]:
+    """CPU milliseconds per message sent, by process (``senders`` is this process: polling and
+    the bulk requests), and the machine's average busy cores, for the JSON and the phase line."""
+    if not cpu or not messages:
+        return {}
+    each = {name: round(seconds * 1000 / messages, 2) for name, seconds in cpu.items() if name != "machine_cores_busy"}
+    return {"cpu_ms_per_message": each, "machine_cores_busy": round(cpu["machine_cores_busy"], 2)}
 
 
 def _sandbox_totals(stats: dict[str, Any] | None, numbers: set[str]) -> dict[str, Any]:
@@ -988,6 +1016,9 @@ def _print_phase(phase: dict[str, Any]) -> None:
         f" all read after {_seconds_text(phase['all_read_seconds'])}",
         flush=True,
     )
+    if each := phase.get("cpu_ms_per_message"):
+        parts = ", ".join(f"{name} {ms:.2f}" for name, ms in each.items())
+        print(f"  CPU ms per message: {parts}; {phase['machine_cores_busy']} cores busy", flush=True)
 
 
 # --- Figures ----------------------------------------------------------------------------------

@@ -33,19 +33,28 @@ def phone_normalize(raw: str, *, region: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def is_valid_e164(value: str) -> bool:
-    """Whether ``value`` is a valid number in E.164. Remembered for the last few thousand numbers:
-    a bulk send asks it several times per recipient (checks, the message, its price)."""
+def e164_parse(value: str) -> phonenumbers.PhoneNumber | None:
+    """``value`` read as a number in E.164 (``+`` and the country code), None when it isn't one.
+
+    Remembered for the last few thousand numbers: a bulk send reads each recipient's number
+    several times (the checks, the message, its price). Treat the result as read-only.
+    """
     if not value or not value.startswith("+"):
-        return False
+        return None
     try:
-        return phonenumbers.is_valid_number(phonenumbers.parse(value, None))
+        return phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
-        return False
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def is_valid_e164(value: str) -> bool:
+    number = e164_parse(value)
+    return number is not None and phonenumbers.is_valid_number(number)
 
 
 def phone_display(value: str) -> str:
     """E.164 shown in international format (``+91 98200 12345``); anything else as stored."""
     if not is_valid_e164(value):
         return value
-    return phonenumbers.format_number(phonenumbers.parse(value, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return phonenumbers.format_number(e164_parse(value), phonenumbers.PhoneNumberFormat.INTERNATIONAL)

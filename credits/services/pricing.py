@@ -1,11 +1,11 @@
 """What a message costs in credits, from the price table and the recipient's country."""
 
-import functools
 from decimal import Decimal
 
 import phonenumbers
 
 from books.models import Organization
+from books.phone import e164_parse
 from credits.selectors import price_table_get
 
 
@@ -14,11 +14,8 @@ def phone_calling_code(*, phone: str, region: str = "") -> str:
 
     Numbers are stored in E.164; ``region`` reads one typed without its country code.
     """
-    return _calling_code(phone, region)
-
-
-@functools.lru_cache(maxsize=4096)  # a bulk send prices each recipient more than once
-def _calling_code(phone: str, region: str) -> str:
+    if not region and (number := e164_parse(phone)) is not None:
+        return str(number.country_code) if number.country_code else ""
     if not phone:
         return ""
     try:
