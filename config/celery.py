@@ -18,6 +18,11 @@ from celery.signals import task_postrun, task_prerun
 from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Celery's Django fix-up runs Django's system checks when a worker starts; the URL checks import the
+# whole URLconf (every view, serializer and the API schema generator): 15 MB in every worker process
+# for code a worker never runs. The checks run where they belong, at deploy (`migrate`, the `migrate`
+# service of docker-compose.yml, `manage.py check --deploy`). CELERY_SKIP_CHECKS= (empty) runs them.
+os.environ.setdefault("CELERY_SKIP_CHECKS", "true")
 
 app = Celery("hub")
 app.config_from_object("django.conf:settings", namespace="CELERY")

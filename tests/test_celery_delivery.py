@@ -184,3 +184,19 @@ def test_a_redelivered_ping_keeps_the_first_answer() -> None:
     assert cache.get(worker_ping_key(token)) == first
     assert first["database"] == str(settings.DATABASES["default"]["NAME"])
     cache.delete(worker_ping_key(token))
+
+
+def test_a_worker_loads_its_tasks_without_the_web_urlconf() -> None:
+    """Booting as a worker does (Django set up, every app's tasks imported) leaves the URLconf, the
+    views and the API schema generator unloaded: Django's system checks are skipped there."""
+    web = ("config.urls", "drf_spectacular.views", "whatsapp.views.webhook")
+    code = (
+        "import sys; from config.celery import app; app.loader.import_default_modules(); import whatsapp.tasks;"
+        f"print(sorted(m for m in {web!r} if m in sys.modules))"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "CELERY_SKIP_CHECKS"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert "whatsapp.tasks.dispatch_pump_task" in app.tasks
