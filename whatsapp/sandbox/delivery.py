@@ -1,28 +1,33 @@
 """Webhooks out: the sandbox acting as Meta's webhook sender.
 
-A webhook is a :class:`~.models.SandboxWebhookDelivery` row before it is a request: scheduling
-saves the exact body with the time it is due. Then either
+A webhook is a :class:`~.models.SandboxWebhookDelivery` row before it is a request: the row holds
+the exact body and the time it is due. Then either
 
-- **background** (``WHATSAPP_SANDBOX_DELIVERY = "background"``, the default): a daemon thread per
-  process keeps a heap of (due time, row id), sleeps until the next one is due, and delivers it.
-  It starts lazily on the first webhook, and picks up rows left pending by an earlier process; or
+- **background** (``WHATSAPP_SANDBOX_DELIVERY = "background"``, the default): daemon threads per
+  process keep a heap of due times, sleep until the next one, and deliver what is due then. They
+  start lazily on the first webhook, and pick up what an earlier process left pending; or
 - **manual** (``"manual"``, for tests): nothing leaves until :func:`deliver_due` or :func:`flush`
   is called, so tests decide when "later" is.
 
 Delivering a row claims it with a conditional UPDATE (``pending → sending``; a row pushed twice
-is delivered once), applies what the event means on the sandbox's side (the message becomes
-``delivered``, the template ``APPROVED``), then POSTs the body signed with
+is delivered once), applies what the event means on the sandbox's side (the template becomes
+``APPROVED``), then POSTs the body signed with
 ``X-Hub-Signature-256: sha256=HMAC-SHA256(WHATSAPP_APP_SECRET, body)``. A refused or failed POST is
 retried with exponential backoff, as Meta retries, up to :data:`MAX_ATTEMPTS`.
 
-With ``status_batch_ms`` set (:class:`~.models.SandboxSettings`), status webhooks are batched as
-Meta batches them under load: each status row is due at the end of its window, and delivering
-one claims every due status row of the same WABA (:func:`deliver_status_batch`) and POSTs them
-as one body, one change per phone number carrying all its ``statuses``. The rows stay one per
-status, so each keeps its own state; a batch is delivered, retried or given up as one.
+**Message statuses** (sent → delivered → read, or one ``failed``) are the bulk of the traffic, three
+for every accepted send, so they are not rows until they leave: an accepted message carries the
+time its next status is due (``status_due_at``; the send is one INSERT). :func:`deliver_statuses`
+claims the messages due (``SKIP LOCKED``: two senders never take the same one), moves each forward
+through every status due by then, and in the same transaction writes the webhooks that announce
+it: with ``status_batch_ms`` set (:class:`~.models.SandboxSettings`), one per WABA with a change
+per phone number carrying all its ``statuses``, as Meta batches them under load, the heap waking
+once per window of that many milliseconds; without it, one per status. From then on such a
+webhook is a row like any other: POSTed, retried as one, given up as one.
 
-The POST uses ``urllib.request``: the sandbox is Meta here, not the hub, so it stays off the
-hub's HTTP client (and its banned-import rule); a few requests a second need no pool.
+The POST uses ``http.client``, the background sender keeping one connection alive per thread
+and origin while it has work (one reset by the server meanwhile is replaced once): the sandbox
+is Meta here, not the hub, so it stays off the hub's HTTP client (and its banned-import rule).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import hmac
+import http.client as http_client
 import itertools
 import json
 import logging
@@ -37,30 +43,38 @@ import math
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
-from django.db.models import F
+from django.db import close_old_connections, connection, models, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from . import payloads, selectors
 from .choices import DeliveryState, MessageStatus, TemplateStatus, WebhookKind
-from .models import SandboxBusinessAccount, SandboxMessage, SandboxTemplate, SandboxWebhookDelivery
+from .models import (
+    SandboxBusinessAccount,
+    SandboxMessage,
+    SandboxPhoneNumber,
+    SandboxTemplate,
+    SandboxWebhookDelivery,
+)
+from .process_cache import forget_all
 
 __all__ = [
     "MAX_ATTEMPTS",
     "deliver_due",
     "deliver_one",
-    "deliver_status_batch",
+    "deliver_statuses",
     "delivery_mode",
     "flush",
     "sign",
-    "status_webhooks_schedule",
+    "statuses_schedule",
     "webhook_schedule",
     "webhook_url",
 ]
@@ -72,23 +86,32 @@ MAX_ATTEMPTS: Final = 5
 #: Seconds before retry n (1, 2, 4, 8): Meta backs off for days; the sandbox keeps it short.
 BACKOFF_BASE: Final = 1.0
 POST_TIMEOUT: Final = 10.0
+#: Bytes of an answer read at most (the hub answers a webhook with a few).
+MAX_ANSWER: Final = 64 * 1024
 #: A row left ``sending`` this long by a dead process is taken again.
 STALE_CLAIM: Final = timedelta(minutes=1)
 USER_AGENT: Final = "facebookexternalua"
-#: Status rows one batched webhook carries at most (a few hundred bytes each).
+#: Messages one claim of due statuses takes at most (their webhooks carry a few hundred bytes each).
 MAX_BATCH: Final = 1000
+#: A sender thread with nothing due within this many seconds gives its database connection back.
+IDLE_SECONDS: Final = 5.0
 
-#: A heap entry's batch key: (account pk, due timestamp) of a window of batched statuses, or None.
-BatchKey = tuple[int, float] | None
-
-#: Forward-only order of outbound statuses; ``failed`` is terminal.
-_STATUS_RANK: Final = {
-    MessageStatus.ACCEPTED: 0,
-    MessageStatus.SENT: 1,
-    MessageStatus.DELIVERED: 2,
-    MessageStatus.READ: 3,
-    MessageStatus.FAILED: 9,
+#: The outbound status after each one; ``failed`` follows ``accepted`` instead when the send
+#: carries an error (an async refusal), and ends the message's statuses, as ``read`` does.
+_NEXT_STATUS: Final = {
+    MessageStatus.ACCEPTED: MessageStatus.SENT,
+    MessageStatus.SENT: MessageStatus.DELIVERED,
+    MessageStatus.DELIVERED: MessageStatus.READ,
 }
+#: Statuses whose webhook carries the message's pricing (Meta leaves it off read and failed).
+_PRICED: Final = frozenset({MessageStatus.SENT, MessageStatus.DELIVERED})
+#: Per sender thread: the connection kept alive to each origin webhooks go to, while it is busy.
+#: Elsewhere (``flush`` in tests) each POST has a connection of its own: a kept one would keep a
+#: thread of the server at the other end, and its database connection, past the caller's work.
+_kept_alive = threading.local()
+#: A heap entry's kind: deliver the row of that id, or the statuses due by then.
+_ROW: Final = "row"
+_STATUSES: Final = "statuses"
 
 
 def delivery_mode() -> str:
@@ -131,71 +154,35 @@ def webhook_schedule(
     )
     if delivery_mode() == "background":
         due, pk = delivery.due_at.timestamp(), delivery.pk
-        transaction.on_commit(lambda: _sender.push(due, pk))
+        transaction.on_commit(lambda: _sender.push(due, _ROW, pk))
     return delivery
 
 
-def status_webhooks_schedule(
-    *,
-    account: SandboxBusinessAccount,
-    message: SandboxMessage,
-    webhooks: list[tuple[str, float, dict[str, Any]]],
-    batch_ms: int = 0,
-) -> list[SandboxWebhookDelivery]:
-    """Save a message's status webhooks, ``(status, delay, payload)`` each, in one INSERT.
+def statuses_schedule(*, dues: Iterable[datetime], batch_ms: int) -> None:
+    """Messages' next statuses fall due at ``dues``: in background mode, wake the sender then (on commit).
 
-    With ``batch_ms``, each is due at the end of the window of that many milliseconds it falls
-    in, so the statuses of a WABA due in one window share a due time and leave as one webhook.
+    With ``batch_ms`` the sender wakes at the end of each window of that many milliseconds the
+    times fall in, once for every status due in it.
     """
-    now = timezone.now()
-    rows = [
-        SandboxWebhookDelivery(
-            kind=WebhookKind.MESSAGE_STATUS,
-            event=status,
-            account=account,
-            message=message,
-            payload=payloads.dumps(payload),
-            due_at=_window_end(now + timedelta(seconds=max(delay, 0.0)), batch_ms),
-        )
-        for status, delay, payload in webhooks
-    ]
-    SandboxWebhookDelivery.objects.bulk_create(rows)
     if delivery_mode() == "background":
-        entries = [
-            (row.due_at.timestamp(), row.pk, (account.pk, row.due_at.timestamp()) if batch_ms else None) for row in rows
-        ]
-        transaction.on_commit(lambda: _sender.push_many(entries))
-    return rows
+        wakes = {_window_end(due.timestamp(), batch_ms) for due in dues}
+        transaction.on_commit(lambda: _sender.push_many([(wake, _STATUSES, 0) for wake in wakes]))
 
 
-def _window_end(due: datetime, batch_ms: int) -> datetime:
+def _window_end(due: float, batch_ms: int) -> float:
     if batch_ms <= 0:
         return due
     window = batch_ms / 1000
-    return datetime.fromtimestamp(math.ceil(due.timestamp() / window) * window, tz=UTC)
+    return math.ceil(due / window) * window
 
 
 def deliver_due(*, now: datetime | None = None) -> int:
-    """Deliver every pending webhook due by ``now`` (default: now), oldest first; return how many rows were processed.
-
-    With status batching on, the statuses of each WABA leave together (:func:`deliver_status_batch`).
-    """
+    """Deliver every pending webhook due by ``now`` (default: now), oldest first, then the message
+    statuses due by then; return how many webhooks and statuses left (or were given up)."""
     now = now or timezone.now()
-    rows = list(
-        SandboxWebhookDelivery.objects.filter(state=DeliveryState.PENDING, due_at__lte=now)
-        .order_by("due_at", "pk")
-        .values_list("pk", "kind")
-    )
-    batching = bool(rows) and selectors.sandbox_settings_get().status_batch_ms > 0
-    done: set[int] = set()
-    for pk, kind in rows:
-        if pk in done:
-            continue
-        if batching and kind == WebhookKind.MESSAGE_STATUS:
-            done.update(deliver_status_batch(pk, now=now))
-        elif deliver_one(pk, now=now):
-            done.add(pk)
-    return len(done)
+    pending = SandboxWebhookDelivery.objects.filter(state=DeliveryState.PENDING, due_at__lte=now)
+    done = sum(deliver_one(pk, now=now) for pk in pending.order_by("due_at", "pk").values_list("pk", flat=True))
+    return done + deliver_statuses(now=now)
 
 
 def flush(*, max_rounds: int = MAX_ATTEMPTS + 2) -> int:
@@ -219,26 +206,47 @@ def deliver_one(pk: int, *, now: datetime | None = None) -> bool:
     if not claimed:
         return False
     delivery = SandboxWebhookDelivery.objects.select_related("account").get(pk=pk)
-    fields = ["state", "applied", "attempts", "url", "last_status_code", "last_error", "due_at"]
     if not delivery.applied:
         delivery.applied = True
         if not _apply(delivery):
             delivery.state = DeliveryState.SKIPPED
             delivery.last_error = "Superseded: the template was edited or deleted before this review finished."
-            delivery.save(update_fields=fields)
+            delivery.save(update_fields=["state", "applied", "last_error"])
             return True
-    account = delivery.account
-    if not account.subscribed:
+    if not delivery.account.subscribed:
         delivery.state = DeliveryState.SKIPPED
-        delivery.last_error = (
-            f"The app is not subscribed to WABA {account.waba_id} (POST /{{waba_id}}/subscribed_apps)."
-        )
-        delivery.save(update_fields=fields)
+        delivery.last_error = _unsubscribed(delivery.account)
+        delivery.save(update_fields=["state", "applied", "last_error"])
         return True
+    _attempt(delivery)
+    return True
 
-    delivery.url = webhook_url(account)
+
+def _attempt_all(deliveries: list[SandboxWebhookDelivery]) -> None:
+    """POST claimed rows one after another; those answered 2xx are recorded together, in one UPDATE."""
+    delivered: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for delivery in deliveries:
+        url = webhook_url(delivery.account)
+        status, error = _post(url, delivery.payload.encode())
+        if status is not None and 200 <= status < 300:
+            delivered[(url, status)].append(delivery.pk)
+        else:
+            _attempt_record(delivery, url, status, error)
+    for (url, status), pks in delivered.items():
+        SandboxWebhookDelivery.objects.filter(pk__in=pks).update(
+            state=DeliveryState.DELIVERED, attempts=F("attempts") + 1, url=url, last_status_code=status, last_error=""
+        )
+
+
+def _attempt(delivery: SandboxWebhookDelivery) -> None:
+    """POST a claimed row to its account's URL and record the outcome: delivered, retried later, or given up."""
+    url = webhook_url(delivery.account)
+    _attempt_record(delivery, url, *_post(url, delivery.payload.encode()))
+
+
+def _attempt_record(delivery: SandboxWebhookDelivery, url: str, status: int | None, error: str) -> None:
+    delivery.url = url
     delivery.attempts += 1
-    status, error = _post(delivery.url, delivery.payload.encode())
     delivery.last_status_code = status
     delivery.last_error = error
     if status is not None and 200 <= status < 300:
@@ -248,111 +256,260 @@ def deliver_one(pk: int, *, now: datetime | None = None) -> bool:
     else:
         delivery.state = DeliveryState.PENDING
         delivery.due_at = timezone.now() + timedelta(seconds=BACKOFF_BASE * 2 ** (delivery.attempts - 1))
-    delivery.save(update_fields=fields)
+    delivery.save(update_fields=["state", "applied", "attempts", "url", "last_status_code", "last_error", "due_at"])
     if delivery.state == DeliveryState.PENDING and delivery_mode() == "background":
-        _sender.push(delivery.due_at.timestamp(), delivery.pk)
-    return True
+        _sender.push(delivery.due_at.timestamp(), _ROW, delivery.pk)
 
 
-def deliver_status_batch(pk: int, *, now: datetime | None = None) -> list[int]:
-    """Claim the due status rows of ``pk``'s WABA, apply them, POST them as one webhook; the ids claimed.
+def _unsubscribed(account: SandboxBusinessAccount) -> str:
+    return f"The app is not subscribed to WABA {account.waba_id} (POST /{{waba_id}}/subscribed_apps)."
 
-    One statement claims up to :data:`MAX_BATCH` rows (``SKIP LOCKED`` on PostgreSQL, so two
-    senders never take the same row); the rows then share one outcome: delivered, retried
-    together after the backoff, or given up.
+
+# --- Message statuses ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    """A message as claimed: what its status webhooks need."""
+
+    pk: int
+    wamid: str
+    status: str
+    due: datetime
+    error_code: int | None
+    recipient: str
+    pricing: dict[str, Any] | None
+    callback_data: str
+    phone_pk: int
+
+
+def deliver_statuses(*, now: datetime | None = None) -> int:
+    """Send the message statuses due by ``now`` (default: now); return how many statuses left.
+
+    Each claim takes up to :data:`MAX_BATCH` messages, so a backlog leaves in several.
     """
     now = now or timezone.now()
-    ids = _status_batch_claim(pk, now)
-    if not ids:
-        return []
-    rows = list(SandboxWebhookDelivery.objects.filter(pk__in=ids).select_related("account").order_by("due_at", "pk"))
-    _statuses_apply([row for row in rows if not row.applied])
-    account = rows[0].account
-    claimed = SandboxWebhookDelivery.objects.filter(pk__in=ids)
-    if not account.subscribed:
-        claimed.update(
-            state=DeliveryState.SKIPPED,
-            applied=True,
-            last_error=f"The app is not subscribed to WABA {account.waba_id} (POST /{{waba_id}}/subscribed_apps).",
-        )
-        return ids
-
-    url = webhook_url(account)
-    body = payloads.dumps(payloads.statuses_batch(account, [json.loads(row.payload) for row in rows]))
-    status, error = _post(url, body.encode())
-    outcome = {"applied": True, "url": url, "last_status_code": status, "last_error": error}
-    if status is not None and 200 <= status < 300:
-        claimed.update(state=DeliveryState.DELIVERED, attempts=F("attempts") + 1, **outcome)
-        return ids
-    by_attempts: dict[int, list[int]] = defaultdict(list)
-    for row in rows:
-        by_attempts[row.attempts + 1].append(row.pk)
-    for attempts, pks in by_attempts.items():
-        if attempts >= MAX_ATTEMPTS:
-            SandboxWebhookDelivery.objects.filter(pk__in=pks).update(
-                state=DeliveryState.FAILED, attempts=attempts, **outcome
-            )
-            continue
-        due_at = timezone.now() + timedelta(seconds=BACKOFF_BASE * 2 ** (attempts - 1))
-        SandboxWebhookDelivery.objects.filter(pk__in=pks).update(
-            state=DeliveryState.PENDING, attempts=attempts, due_at=due_at, **outcome
-        )
-        if delivery_mode() == "background":
-            _sender.push(due_at.timestamp(), pks[0], (account.pk, due_at.timestamp()))
-    return ids
+    total = 0
+    while True:
+        webhooks, statuses, claimed = _statuses_claim(now)
+        _attempt_all([webhook for webhook in webhooks if webhook.state == DeliveryState.SENDING])
+        total += statuses
+        if claimed < MAX_BATCH:
+            return total
 
 
-def _status_batch_claim(pk: int, now: datetime) -> list[int]:
-    """``pending → sending`` for the due status rows of ``pk``'s WABA, oldest first, in one statement."""
-    table = connection.ops.quote_name(SandboxWebhookDelivery._meta.db_table)
-    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    sql = (
-        f"UPDATE {table} SET state = %(sending)s, last_attempt_at = %(at)s WHERE id IN ("  # noqa: S608
-        f"SELECT id FROM {table} WHERE state = %(pending)s AND kind = %(kind)s AND due_at <= %(now)s "
-        f"AND account_id = (SELECT account_id FROM {table} WHERE id = %(pk)s) "
-        f"ORDER BY due_at, id LIMIT %(limit)s{lock}) RETURNING id"
-    )
-    params = {
-        "sending": DeliveryState.SENDING,
-        "pending": DeliveryState.PENDING,
-        "kind": WebhookKind.MESSAGE_STATUS,
-        "at": connection.ops.adapt_datetimefield_value(timezone.now()),
-        "now": connection.ops.adapt_datetimefield_value(now),
-        "pk": pk,
-        "limit": MAX_BATCH,
+def _statuses_claim(now: datetime) -> tuple[list[SandboxWebhookDelivery], int, int]:
+    """Claim the messages due, move them forward, write their webhooks; (webhooks, statuses, messages claimed).
+
+    One transaction: the messages locked (``SKIP LOCKED``: another sender takes the others) and
+    moved forward in one UPDATE, the webhooks inserted, committed before any POST.
+    Status webhooks of an unsubscribed app are written as skipped, as Meta drops them.
+    """
+    row = selectors.sandbox_settings_get()
+    with transaction.atomic():
+        claimed = [
+            _Due(*values)
+            for values in SandboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(status_due_at__lte=now)
+            .order_by("status_due_at", "pk")
+            .values_list(
+                "pk",
+                "wamid",
+                "status",
+                "status_due_at",
+                "error_code",
+                "recipient",
+                "pricing",
+                "biz_opaque_callback_data",
+                "phone_number_id",
+            )[:MAX_BATCH]
+        ]
+        if not claimed:
+            return [], 0, 0
+        emitted: list[tuple[datetime, int, int, _Due, str]] = []
+        advanced: dict[int, list[int]] = defaultdict(list)  # statuses moved → messages
+        upcoming: list[datetime] = []
+        delays = {
+            MessageStatus.SENT: row.sent_delay,
+            MessageStatus.DELIVERED: row.delivered_delay,
+            MessageStatus.READ: row.read_delay,
+        }
+        for message in claimed:
+            steps, next_due = _steps_due(message, now, delays)
+            emitted.extend((due, message.pk, rank, message, status) for rank, (status, due) in enumerate(steps))
+            advanced[len(steps)].append(message.pk)
+            if next_due is not None:
+                upcoming.append(next_due)
+        changed_at = timezone.now()
+        if advanced.get(0):  # due with no status left (never in practice): stop waking for them
+            SandboxMessage.objects.filter(pk__in=advanced[0]).update(status_due_at=None, updated_at=changed_at)
+        for step in range(1, max(advanced) + 1):  # one step for all, then again for the few due for more
+            pks = [pk for count, group in advanced.items() if count >= step for pk in group]
+            SandboxMessage.objects.filter(pk__in=pks).update(**_one_status_on(delays), updated_at=changed_at)
+        emitted.sort(key=lambda item: item[:3])
+        phones = {pk: selectors.phone_number_by_pk(pk=pk) for pk in {message.phone_pk for message in claimed}}
+        webhooks = _status_webhooks(emitted, phones, batched=row.status_batch_ms > 0, at=changed_at)
+        for webhook in webhooks:  # a few (a WABA each): one INSERT each, cheaper than bulk_create's
+            webhook.save(force_insert=True)  # arrays, which escape every quote of the bodies in Python
+        statuses_schedule(dues=upcoming, batch_ms=row.status_batch_ms)
+    return webhooks, len(emitted), len(claimed)
+
+
+def _one_status_on(delays: dict[str, float]) -> dict[str, Case]:
+    """An UPDATE's values moving each message to its next status, and its due time to the one after.
+
+    Written on the row's own status (SET reads the row as it was), so one statement with one
+    list of ids moves every claimed message, whichever status it was in.
+    """
+    return {
+        "status": Case(
+            When(status=MessageStatus.ACCEPTED, error_code__isnull=False, then=Value(MessageStatus.FAILED)),
+            When(status=MessageStatus.ACCEPTED, then=Value(MessageStatus.SENT)),
+            When(status=MessageStatus.SENT, then=Value(MessageStatus.DELIVERED)),
+            default=Value(MessageStatus.READ),
+        ),
+        "status_due_at": Case(
+            When(
+                status=MessageStatus.ACCEPTED,
+                error_code__isnull=True,
+                then=F("status_due_at") + _gap(delays, MessageStatus.SENT, MessageStatus.DELIVERED),
+            ),
+            When(
+                status=MessageStatus.SENT,
+                then=F("status_due_at") + _gap(delays, MessageStatus.DELIVERED, MessageStatus.READ),
+            ),
+            default=None,
+            output_field=models.DateTimeField(),
+        ),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
 
 
-def _statuses_apply(rows: list[SandboxWebhookDelivery]) -> None:
-    """Move the rows' messages forward, one UPDATE per status, lowest rank first (a message ends at its highest)."""
-    by_status: dict[str, list[int]] = defaultdict(list)
-    for row in rows:
-        if row.message_id is not None:
-            by_status[row.event].append(row.message_id)
-    for status in sorted(by_status, key=lambda name: _STATUS_RANK.get(MessageStatus(name), 0)):
-        _messages_status_advance(by_status[status], status)
+def _gap(delays: dict[str, float], status: str, following: str) -> timedelta:
+    """From one status's due time to the next one's: the difference of their delays, never negative."""
+    return timedelta(seconds=max(delays[following] - delays[status], 0.0))
+
+
+def _steps_due(
+    message: _Due, now: datetime, delays: dict[str, float]
+) -> tuple[list[tuple[str, datetime]], datetime | None]:
+    """The statuses of ``message`` due by ``now``, each with its time, and when the one after them is due.
+
+    Each status is due its configured delay after the send; the send's instant is only in the
+    first due time, so the next one's is the current one's plus the difference of their delays
+    (never before it).
+    """
+    steps: list[tuple[str, datetime]] = []
+    status, due = message.status, message.due
+    while due is not None and due <= now:
+        if status == MessageStatus.ACCEPTED and message.error_code is not None:
+            following = MessageStatus.FAILED
+        else:
+            following = _NEXT_STATUS.get(status)
+        if following is None:  # nothing left to announce: stop waking for it
+            return steps, None
+        steps.append((following, due))
+        after = None if following == MessageStatus.FAILED else _NEXT_STATUS.get(following)
+        due = None if after is None else due + _gap(delays, following, after)
+        status = following
+    return steps, due
+
+
+def _status_webhooks(
+    emitted: list[tuple[datetime, int, int, _Due, str]],
+    phones: dict[int, SandboxPhoneNumber],
+    *,
+    batched: bool,
+    at: datetime,
+) -> list[SandboxWebhookDelivery]:
+    """The webhooks announcing ``emitted`` (in order): one per WABA when batched, else one per status."""
+    groups: dict[Any, list[tuple[_Due, str, datetime]]] = defaultdict(list)
+    for due, _pk, _rank, message, status in emitted:
+        key = phones[message.phone_pk].account_id if batched else (message.pk, status)
+        groups[key].append((message, status, due))
+    webhooks = []
+    for items in groups.values():
+        account = phones[items[0][0].phone_pk].account
+        changes: dict[int, tuple[SandboxPhoneNumber, list[dict[str, Any]]]] = {}
+        for message, status, due in items:
+            phone = phones[message.phone_pk]
+            changes.setdefault(phone.pk, (phone, []))[1].append(
+                payloads.status_item(
+                    wamid=message.wamid,
+                    status=status,
+                    timestamp=int(due.timestamp()),
+                    recipient_id=message.recipient,
+                    callback_data=message.callback_data,
+                    pricing=message.pricing if status in _PRICED else None,
+                    error_code=message.error_code if status == MessageStatus.FAILED else None,
+                )
+            )
+        subscribed = account.subscribed
+        webhooks.append(
+            SandboxWebhookDelivery(
+                kind=WebhookKind.MESSAGE_STATUS,
+                event=",".join(dict.fromkeys(status for _, status, _ in items))[:32],
+                account=account,
+                message_id=None if batched else items[0][0].pk,
+                payload=payloads.dumps(payloads.statuses(account, list(changes.values()))),
+                state=DeliveryState.SENDING if subscribed else DeliveryState.SKIPPED,
+                last_error="" if subscribed else _unsubscribed(account),
+                applied=True,
+                due_at=at,
+                last_attempt_at=at,
+            )
+        )
+    return webhooks
 
 
 def _post(url: str, body: bytes) -> tuple[int | None, str]:
-    if not url.startswith(("http://", "https://")):
+    """POST a signed body; (HTTP status, error) — the status None when no answer came."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         return None, f"Not an http(s) URL: {url!r}"
-    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(body), "User-Agent": USER_AGENT},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=POST_TIMEOUT) as response:  # noqa: S310
-            response.read(1024)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body), "User-Agent": USER_AGENT}
+    origin = (parts.scheme, parts.netloc)
+    kept = _kept_connections()
+    retry = True
+    while True:
+        http = kept.pop(origin, None)
+        reused = http is not None
+        if http is None:
+            kind = http_client.HTTPSConnection if parts.scheme == "https" else http_client.HTTPConnection
+            http = kind(parts.hostname, parts.port, timeout=POST_TIMEOUT)
+        try:
+            http.request("POST", target, body=body, headers=headers)
+            response = http.getresponse()
+            response.read(MAX_ANSWER)
+        except (OSError, http_client.HTTPException, ValueError) as exc:
+            http.close()
+            idle_reset = isinstance(exc, http_client.RemoteDisconnected | ConnectionResetError | BrokenPipeError)
+            if reused and idle_reset and retry:  # the server closed the idle connection: once on a new one
+                retry = False
+                continue
+            return None, f"{type(exc).__name__}: {exc}"
+        if response.will_close or not response.isclosed() or not getattr(_kept_alive, "enabled", False):
+            http.close()  # kept by the sender's threads only, once the whole answer was read
+        else:
+            kept[origin] = http
+        if 200 <= response.status < 300:
             return response.status, ""
-    except urllib.error.HTTPError as exc:
-        return exc.code, f"HTTP {exc.code} {exc.reason}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        return None, f"{type(exc).__name__}: {exc}"
+        return response.status, f"HTTP {response.status} {response.reason}"
+
+
+def _kept_connections() -> dict[tuple[str, str], http_client.HTTPConnection]:
+    """This thread's kept-alive connections, by (scheme, host:port)."""
+    if not hasattr(_kept_alive, "connections"):
+        _kept_alive.connections = {}
+    return _kept_alive.connections
+
+
+def _kept_connections_close() -> None:
+    for http in _kept_connections().values():
+        http.close()
+    _kept_alive.connections = {}
 
 
 # --- What an event means on the sandbox's side --------------------------------------------------
@@ -360,9 +517,7 @@ def _post(url: str, body: bytes) -> tuple[int | None, str]:
 
 def _apply(delivery: SandboxWebhookDelivery) -> bool:
     """Apply the event; False when it no longer applies (a review of content since replaced)."""
-    if delivery.kind == WebhookKind.MESSAGE_STATUS and delivery.message_id is not None:
-        _message_status_advance(delivery.message_id, delivery.event)
-    elif delivery.kind == WebhookKind.TEMPLATE_STATUS and delivery.template_id is not None:
+    if delivery.kind == WebhookKind.TEMPLATE_STATUS and delivery.template_id is not None:
         template = SandboxTemplate.objects.filter(pk=delivery.template_id).first()
         if (
             template is None
@@ -374,20 +529,8 @@ def _apply(delivery: SandboxWebhookDelivery) -> bool:
         template.status = delivery.event
         template.rejected_reason = str(value.get("reason") or "NONE") if delivery.event == "REJECTED" else "NONE"
         template.save(update_fields=["status", "rejected_reason", "updated_at"])
+        forget_all()
     return True
-
-
-def _message_status_advance(message_pk: int, status: str) -> None:
-    """Move a message's status forward (never back; ``failed`` stays)."""
-    _messages_status_advance([message_pk], status)
-
-
-def _messages_status_advance(message_pks: list[int], status: str) -> None:
-    rank = _STATUS_RANK.get(MessageStatus(status), 0)
-    before = [s for s, r in _STATUS_RANK.items() if r < rank]
-    SandboxMessage.objects.filter(pk__in=message_pks, status__in=before).update(
-        status=status, updated_at=timezone.now()
-    )
 
 
 def _first_change_value(body: str) -> dict[str, Any]:
@@ -401,39 +544,42 @@ def _first_change_value(body: str) -> dict[str, Any]:
 
 
 class _Sender:
-    """A heap of (due timestamp, delivery id, batch key) and the daemon threads that work through it.
+    """A heap of (due timestamp, kind, row id) and the daemon threads that work through it.
 
-    A window of batched statuses needs one entry: its first row, delivered with the rest of the
-    window (:func:`deliver_status_batch`); ``_batches`` holds the windows already in the heap.
+    A ``row`` entry delivers that webhook row; a ``statuses`` entry the message statuses due by
+    the time it is taken, and is pushed once per due time (``_statuses`` holds those in the heap).
     """
 
     def __init__(self) -> None:
         self._cv = threading.Condition()
-        # (due, id, tie-breaker, batch key): the same row may be pushed twice (recovery and commit).
-        self._heap: list[tuple[float, int, int, BatchKey]] = []
+        # (due, tie-breaker, kind, id): the same row may be pushed twice (recovery and commit).
+        self._heap: list[tuple[float, int, str, int]] = []
         self._order = itertools.count()
-        self._batches: set[tuple[int, float]] = set()
+        self._statuses: set[float] = set()
         self._threads: list[threading.Thread] = []
         self._pid: int | None = None
 
-    def push(self, due: float, pk: int, batch: BatchKey = None) -> None:
-        self.push_many([(due, pk, batch)])
+    def push(self, due: float, kind: str, pk: int = 0) -> None:
+        self.push_many([(due, kind, pk)])
 
-    def push_many(self, entries: list[tuple[float, int, BatchKey]]) -> None:
+    def push_many(self, entries: list[tuple[float, str, int]]) -> None:
         with self._cv:
             self._ensure_started()
-            for due, pk, batch in entries:
-                if batch is not None:
-                    if batch in self._batches:
-                        continue
-                    self._batches.add(batch)
-                heapq.heappush(self._heap, (due, pk, next(self._order), batch))
+            for due, kind, pk in entries:
+                self._push(due, kind, pk)
             self._cv.notify()
+
+    def _push(self, due: float, kind: str, pk: int) -> None:
+        if kind == _STATUSES:
+            if due in self._statuses:
+                return
+            self._statuses.add(due)
+        heapq.heappush(self._heap, (due, next(self._order), kind, pk))
 
     def _ensure_started(self) -> None:
         # Threads don't survive fork(): a child starts its own, with an empty heap.
         if self._pid != os.getpid():
-            self._pid, self._heap, self._batches, self._threads = os.getpid(), [], set(), []
+            self._pid, self._heap, self._statuses, self._threads = os.getpid(), [], set(), []
         self._threads = [thread for thread in self._threads if thread.is_alive()]
         if self._threads:
             return
@@ -446,18 +592,23 @@ class _Sender:
             self._threads.append(thread)
 
     def _recover(self) -> None:
-        """Queue the rows an earlier process left pending (or claimed and never finished)."""
+        """Queue what an earlier process left: pending rows (or claimed and never finished), statuses due."""
         stale = timezone.now() - STALE_CLAIM
         SandboxWebhookDelivery.objects.filter(state=DeliveryState.SENDING, last_attempt_at__lt=stale).update(
             state=DeliveryState.PENDING
         )
         rows = SandboxWebhookDelivery.objects.filter(state=DeliveryState.PENDING).values_list("pk", "due_at")
+        batch_ms = selectors.sandbox_settings_get().status_batch_ms
+        dues = SandboxMessage.objects.filter(status_due_at__isnull=False).values_list("status_due_at", flat=True)
         with self._cv:
             for pk, due_at in rows:
-                heapq.heappush(self._heap, (due_at.timestamp(), pk, next(self._order), None))
+                self._push(due_at.timestamp(), _ROW, pk)
+            for due in dues.iterator():
+                self._push(_window_end(due.timestamp(), batch_ms), _STATUSES, 0)
             self._cv.notify_all()
 
     def _run(self, recover: bool) -> None:
+        _kept_alive.enabled = True
         if recover:
             try:
                 self._recover()
@@ -468,27 +619,24 @@ class _Sender:
         while True:
             with self._cv:
                 while not self._heap or self._heap[0][0] > time.time():
+                    if not self._heap or self._heap[0][0] > time.time() + IDLE_SECONDS:
+                        # Nothing due soon: hold no database connection, nor any to a webhook receiver.
+                        connection.close()
+                        _kept_connections_close()
                     self._cv.wait(None if not self._heap else max(self._heap[0][0] - time.time(), 0.0))
-                _, pk, _, batch = heapq.heappop(self._heap)
-                if batch is not None:
-                    # Rows of this window committed from now on push an entry of their own.
-                    self._batches.discard(batch)
+                due, _, kind, pk = heapq.heappop(self._heap)
+                if kind == _STATUSES:
+                    # Statuses falling due at this time from now on push an entry of their own.
+                    self._statuses.discard(due)
             try:
-                if batch is not None:
-                    deliver_status_batch(pk)
+                if kind == _STATUSES:
+                    deliver_statuses()
                 else:
                     deliver_one(pk)
             except Exception:
-                logger.exception("Sandbox webhook delivery %s failed", pk)
+                logger.exception("Sandbox webhook delivery (%s %s) failed", kind, pk)
             finally:
                 close_old_connections()
-                if not self._has_due():
-                    # Idle until the next one: don't hold a database connection meanwhile.
-                    connection.close()
-
-    def _has_due(self) -> bool:
-        with self._cv:
-            return bool(self._heap) and self._heap[0][0] <= time.time()
 
 
 _sender = _Sender()

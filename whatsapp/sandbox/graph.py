@@ -95,7 +95,7 @@ def _graph_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
 
 
 def _token(request: HttpRequest) -> str:
-    header = request.headers.get("Authorization", "")
+    header = request.META.get("HTTP_AUTHORIZATION", "")  # request.headers would copy every header first
     scheme, _, token = header.partition(" ")
     if scheme.lower() not in {"bearer", "oauth"} or not token.strip():
         token = request.GET.get("access_token", "")

@@ -245,14 +245,25 @@ class SandboxMessage(models.Model):
 
     Outbound rows keep the request as received and what the customer sees (``rendered``: the
     template with its parameters substituted, or the text / attachment). ``status`` only moves
-    forward, as the status webhooks are sent; ``failed`` is terminal. An outbound row's
-    ``created_at`` is the instant the send was accepted, on the clock the throughput cap counts
-    with (:func:`.limits.clock`), so the per-second figures of the stats agree with the cap.
+    forward, as the status webhooks are sent; ``failed`` is terminal. ``status_due_at`` says when
+    the next status webhook is due (empty once the last one left): the statuses are not rows of
+    their own until they leave (see :mod:`.delivery`). An outbound row's ``created_at`` is the
+    instant the send was accepted, on the clock the throughput cap counts with
+    (:func:`.limits.clock`), so the per-second figures of the stats agree with the cap.
     """
 
-    wamid = models.CharField(_("wamid"), max_length=128, unique=True)
+    wamid = models.CharField(_("wamid"), max_length=128)
+    # Every accepted send inserts a row and each of its statuses updates it: the foreign keys have
+    # no database constraint (whose check locked the number's and the template's rows on every
+    # send, a multixact under concurrency) and only the indexes its reads need; deleting a number,
+    # template or file still reaches its messages through the ORM's on_delete.
     phone_number = models.ForeignKey(
-        SandboxPhoneNumber, on_delete=models.CASCADE, related_name="messages", verbose_name=_("phone number")
+        SandboxPhoneNumber,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("phone number"),
+        db_index=False,
+        db_constraint=False,
     )
     direction = models.CharField(_("direction"), max_length=8, choices=Direction.choices)
     recipient = models.CharField(
@@ -267,6 +278,8 @@ class SandboxMessage(models.Model):
         blank=True,
         related_name="messages",
         verbose_name=_("template"),
+        db_index=False,
+        db_constraint=False,
     )
     template_name = models.CharField(_("template name"), max_length=512, blank=True)
     template_language = models.CharField(_("template language"), max_length=16, blank=True)
@@ -278,21 +291,34 @@ class SandboxMessage(models.Model):
         blank=True,
         related_name="messages",
         verbose_name=_("attachment"),
+        db_index=False,
+        db_constraint=False,
     )
     biz_opaque_callback_data = models.TextField(_("callback data"), blank=True)
     context_wamid = models.CharField(_("in reply to"), max_length=128, blank=True)
     pricing = models.JSONField(_("pricing"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=MessageStatus.choices)
     error_code = models.PositiveIntegerField(_("error code"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    status_due_at = models.DateTimeField(
+        _("next status due"), null=True, blank=True, help_text=_("When the next status webhook is due.")
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["-pk"]
         verbose_name = _("sandbox message")
         verbose_name_plural = _("sandbox messages")
+        constraints = [
+            # A constraint rather than unique=True: no second, pattern-matching index on PostgreSQL.
+            models.UniqueConstraint(fields=["wamid"], name="sandbox_message_unique_wamid"),
+        ]
         indexes = [
             models.Index(fields=["recipient", "phone_number", "direction"], name="sandbox_msg_thread_idx"),
+            # Only messages with a status still to send: the sender's claim reads this, not the table.
+            models.Index(
+                fields=["status_due_at"], condition=Q(status_due_at__isnull=False), name="sandbox_msg_status_due_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -378,8 +404,10 @@ class SandboxWebhookDelivery(models.Model):
     """One webhook the sandbox owes the hub, saved before it is sent, with the result of each attempt.
 
     ``payload`` is the exact body that is signed and POSTed. Processing a row first applies what
-    the event means on the sandbox's side (a message moves to ``delivered``, a template becomes
-    ``APPROVED``; ``applied``), then POSTs it; failed POSTs are retried with backoff, as Meta does.
+    the event means on the sandbox's side (a template becomes ``APPROVED``; ``applied``), then
+    POSTs it; failed POSTs are retried with backoff, as Meta does. Message statuses are written
+    as they leave, already applied: one row per status, or per batch of a WABA's statuses
+    (``message`` empty, ``event`` the statuses it carries).
     """
 
     kind = models.CharField(_("kind"), max_length=20, choices=WebhookKind.choices)
@@ -435,8 +463,15 @@ class SandboxPairBucket(models.Model):
     ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (:func:`.limits.pair_take`), atomic across processes.
     """
 
+    # Taken with every send: no database constraint (see SandboxMessage.phone_number), and the
+    # unique constraint's index serves lookups by number.
     phone_number = models.ForeignKey(
-        SandboxPhoneNumber, on_delete=models.CASCADE, related_name="pair_buckets", verbose_name=_("phone number")
+        SandboxPhoneNumber,
+        on_delete=models.CASCADE,
+        related_name="pair_buckets",
+        verbose_name=_("phone number"),
+        db_index=False,
+        db_constraint=False,
     )
     recipient = models.CharField(_("customer"), max_length=64)
     tokens = models.FloatField(_("tokens left"))
@@ -453,6 +488,40 @@ class SandboxPairBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phone_number_id} → {self.recipient}: {self.tokens:.2f}"
+
+
+class SandboxThroughputCount(models.Model):
+    """How many sends of a number the sandbox accepted in one wall-clock second, for Meta's throughput cap (130429).
+
+    ``second`` is whole seconds since the epoch on :func:`.limits.clock`. One upsert per send
+    counts it, and refuses past the number's cap without counting (:func:`.limits.throughput_take`),
+    atomic across processes; a send refused later gives its place back. Only the current
+    second's row is read; a reset of the sandbox removes them all.
+    """
+
+    # Counted with every send: no database constraint (see SandboxMessage.phone_number), and the
+    # unique constraint's index serves lookups by number.
+    phone_number = models.ForeignKey(
+        SandboxPhoneNumber,
+        on_delete=models.CASCADE,
+        related_name="throughput_counts",
+        verbose_name=_("phone number"),
+        db_index=False,
+        db_constraint=False,
+    )
+    second = models.BigIntegerField(_("second (epoch)"))
+    accepted = models.PositiveIntegerField(_("sends accepted"))
+
+    class Meta:
+        ordering = ["phone_number", "second"]
+        verbose_name = _("sandbox throughput count")
+        verbose_name_plural = _("sandbox throughput counts")
+        constraints = [
+            models.UniqueConstraint(fields=["phone_number", "second"], name="sandbox_throughput_unique_second"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone_number_id} @ {self.second}: {self.accepted}"
 
 
 class SandboxRefusalCount(models.Model):

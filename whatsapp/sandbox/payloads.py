@@ -1,7 +1,7 @@
 """The webhook bodies the sandbox sends, in Meta's shapes.
 
 Every webhook is the ``whatsapp_business_account`` envelope with one entry (the WABA) and one
-change, except batched statuses (:func:`statuses_batch`): one change per phone number. Bodies are
+change, except batched statuses (:func:`statuses`): one change per phone number. Bodies are
 serialised once, compactly and with non-ASCII escaped (as Meta does), and that exact text is what
 gets signed and POSTed.
 """
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import status_error
-from .models import SandboxBusinessAccount, SandboxContact, SandboxMessage, SandboxPhoneNumber, SandboxTemplate
+from .models import SandboxBusinessAccount, SandboxContact, SandboxPhoneNumber, SandboxTemplate
 from .validation import REJECTION_RECOMMENDATIONS
 
 
@@ -34,50 +34,46 @@ def _metadata(phone: SandboxPhoneNumber) -> dict[str, str]:
     return {"display_phone_number": phone.digits, "phone_number_id": phone.phone_number_id}
 
 
-def message_status(
-    message: SandboxMessage,
-    status: str,
+def status_item(
     *,
+    wamid: str,
+    status: str,
     timestamp: int,
-    with_pricing: bool,
+    recipient_id: str,
+    callback_data: str = "",
+    pricing: Mapping[str, Any] | None = None,
     error_code: int | None = None,
 ) -> dict[str, Any]:
-    """A ``statuses[]`` webhook for an outbound message: sent, delivered, read or failed."""
-    item: dict[str, Any] = {
-        "id": message.wamid,
-        "status": status,
-        "timestamp": str(timestamp),
-        "recipient_id": message.recipient,
-    }
-    if message.biz_opaque_callback_data:
-        item["biz_opaque_callback_data"] = message.biz_opaque_callback_data
-    if with_pricing and message.pricing:
-        item["pricing"] = dict(message.pricing)
+    """One entry of ``statuses[]`` for an outbound message: sent, delivered, read or failed.
+
+    ``pricing`` goes with sent and delivered (Meta leaves it off read), ``errors`` with failed.
+    """
+    item: dict[str, Any] = {"id": wamid, "status": status, "timestamp": str(timestamp), "recipient_id": recipient_id}
+    if callback_data:
+        item["biz_opaque_callback_data"] = callback_data
+    if pricing:
+        item["pricing"] = dict(pricing)
     if error_code is not None:
         item["errors"] = [status_error(error_code)]
-    value = {"messaging_product": "whatsapp", "metadata": _metadata(message.phone_number), "statuses": [item]}
-    return envelope(message.phone_number.account, "messages", value)
+    return item
 
 
-def statuses_batch(account: SandboxBusinessAccount, bodies: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """Status webhooks of one WABA merged into one: a change per phone number with all its ``statuses``.
+def statuses(
+    account: SandboxBusinessAccount, changes: list[tuple[SandboxPhoneNumber, list[dict[str, Any]]]]
+) -> dict[str, Any]:
+    """A status webhook of one WABA: one change per phone number with its ``statuses``, in the order given.
 
-    ``bodies`` are the single-status webhooks as scheduled, in the order their statuses are to be
-    read; each number's change keeps its own ``metadata``, as Meta's batched webhooks do.
+    One status makes the usual webhook; several are what Meta sends under load (batched), each
+    number's change with its own ``metadata``.
     """
-    values: dict[str, dict[str, Any]] = {}
-    for body in bodies:
-        for entry in body.get("entry", []):
-            for change in entry.get("changes", []):
-                value = change.get("value", {})
-                metadata = value.get("metadata", {})
-                merged = values.setdefault(
-                    str(metadata.get("phone_number_id", "")),
-                    {"messaging_product": "whatsapp", "metadata": metadata, "statuses": []},
-                )
-                merged["statuses"].extend(value.get("statuses", []))
-    entry = {"id": account.waba_id, "changes": [{"value": value, "field": "messages"} for value in values.values()]}
-    return {"object": "whatsapp_business_account", "entry": [entry]}
+    values = [
+        {
+            "value": {"messaging_product": "whatsapp", "metadata": _metadata(phone), "statuses": items},
+            "field": "messages",
+        }
+        for phone, items in changes
+    ]
+    return {"object": "whatsapp_business_account", "entry": [{"id": account.waba_id, "changes": values}]}
 
 
 def phone_number_quality_update(phone: SandboxPhoneNumber, event: str, old_limit: str | None = None) -> dict[str, Any]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -27,15 +25,17 @@ from .models import (
     SandboxTemplate,
     SandboxWebhookDelivery,
 )
+from .process_cache import ProcessCache, forget_all
 
 #: The customer service window: a customer's message lets the business send anything for 24 h.
 SERVICE_WINDOW: Final = timedelta(hours=24)
 
-#: How long a process trusts its copy of the settings row; writes in this process refresh it at once.
-SETTINGS_TTL: Final = 1.0
-
-_settings_cache: tuple[float, SandboxSettings] | None = None
-_settings_lock = threading.Lock()
+_settings: ProcessCache[None, SandboxSettings] = ProcessCache("settings")
+_phones: ProcessCache[tuple[str, str], SandboxPhoneNumber | None] = ProcessCache("phone numbers by token")
+_templates: ProcessCache[tuple[int, str, str], SandboxTemplate | None] = ProcessCache("templates for sends")
+_phones_by_pk: ProcessCache[int, SandboxPhoneNumber | None] = ProcessCache("phone numbers by id")
+_faults: ProcessCache[None, list[SandboxFault]] = ProcessCache("faults")
+_customers: ProcessCache[None, frozenset[str]] = ProcessCache("customers who wrote in")
 
 
 def sandbox_settings_get(*, fresh: bool = False) -> SandboxSettings:
@@ -43,21 +43,21 @@ def sandbox_settings_get(*, fresh: bool = False) -> SandboxSettings:
 
     Read on every Graph request (latency), so it is not worth a query each time.
     """
-    global _settings_cache
-    cached = _settings_cache
-    if not fresh and cached is not None and time.monotonic() - cached[0] < SETTINGS_TTL:
-        return cached[1]
+    if fresh:
+        row = _settings_load()
+        _settings.put(None, row)
+        return row
+    return _settings.get(None, _settings_load)
+
+
+def _settings_load() -> SandboxSettings:
     row, _ = SandboxSettings.objects.get_or_create(pk=1)
-    with _settings_lock:
-        _settings_cache = (time.monotonic(), row)
     return row
 
 
 def sandbox_settings_forget() -> None:
-    """Drop this process's cached settings (after a write, or between tests)."""
-    global _settings_cache
-    with _settings_lock:
-        _settings_cache = None
+    """Drop this process's cached settings and lookups (after a write, or between tests)."""
+    forget_all()
 
 
 # --- Graph lookups ------------------------------------------------------------------------------
@@ -68,12 +68,23 @@ def account_for_token(*, token: str) -> SandboxBusinessAccount | None:
 
 
 def phone_number_for_token(*, token: str, phone_number_id: str) -> SandboxPhoneNumber | None:
-    """The number with its account, if ``token`` is its account's: a send's whole lookup in one query."""
-    return (
-        SandboxPhoneNumber.objects.select_related("account")
-        .filter(phone_number_id=phone_number_id, account__access_token=token)
-        .first()
+    """The number with its account, if ``token`` is its account's: a send's whole lookup.
+
+    Cached for a second per process (:mod:`.process_cache`): the instance is shared, read only.
+    """
+    return _phones.get(
+        (token, phone_number_id),
+        lambda: (
+            SandboxPhoneNumber.objects.select_related("account")
+            .filter(phone_number_id=phone_number_id, account__access_token=token)
+            .first()
+        ),
     )
+
+
+def phone_number_by_pk(*, pk: int) -> SandboxPhoneNumber | None:
+    """A number with its account, for the status webhooks; cached for a second per process, shared, read only."""
+    return _phones_by_pk.get(pk, lambda: SandboxPhoneNumber.objects.select_related("account").filter(pk=pk).first())
 
 
 def phone_number_get(*, account: SandboxBusinessAccount, phone_number_id: str) -> SandboxPhoneNumber | None:
@@ -93,11 +104,28 @@ def template_get(*, account: SandboxBusinessAccount, template_id: str) -> Sandbo
 
 
 def template_for_send(*, account: SandboxBusinessAccount, name: str, language: str) -> SandboxTemplate | None:
-    return (
-        SandboxTemplate.objects.filter(account=account, name=name, language=language)
-        .exclude(status=TemplateStatus.DELETED)
-        .first()
+    """The live template of that name and language; cached for a second per process, shared, read only."""
+    return _templates.get(
+        (account.pk, name, language),
+        lambda: (
+            SandboxTemplate.objects.filter(account=account, name=name, language=language)
+            .exclude(status=TemplateStatus.DELETED)
+            .first()
+        ),
     )
+
+
+def faults_for(*, phone_number_id: str, recipient: str) -> list[SandboxFault]:
+    """The faults that could apply to a send, oldest first (usually none).
+
+    Every fault is read at most once a second per process; whether a counted one still has a
+    send to fail is decided when it is used (:func:`.services.message_send`), not here.
+    """
+    return [
+        fault
+        for fault in _faults.get(None, lambda: list(SandboxFault.objects.order_by("pk")))
+        if fault.phone_number_id in ("", phone_number_id) and fault.recipient in ("", recipient)
+    ]
 
 
 def media_get(*, account: SandboxBusinessAccount, media_id: str) -> SandboxMedia | None:
@@ -105,7 +133,13 @@ def media_get(*, account: SandboxBusinessAccount, media_id: str) -> SandboxMedia
 
 
 def window_open(*, phone: SandboxPhoneNumber, wa_id: str, now: datetime | None = None) -> bool:
-    """Whether the customer wrote to this number in the last 24 hours."""
+    """Whether the customer wrote to this number in the last 24 hours.
+
+    Only customers who ever wrote in (a :class:`~.models.SandboxContact`, their set read at most
+    once a second per process) need the query: the others, a benchmark's thousands, have none.
+    """
+    if wa_id not in _customers.get(None, lambda: frozenset(SandboxContact.objects.values_list("wa_id", flat=True))):
+        return False
     since = (now or timezone.now()) - SERVICE_WINDOW
     return SandboxMessage.objects.filter(
         phone_number=phone, recipient=wa_id, direction=Direction.INBOUND, created_at__gte=since
