@@ -8,13 +8,19 @@ per webhook). Nothing about the body is trusted or parsed here: a refused POST (
 signature) writes nothing and enqueues nothing.
 
 Meta retries any non-200 for days, so a body that was stored is always acknowledged, even if the
-cache or the broker is down at that moment (the beat sweeper enqueues a drain later).
+cache or the broker is down at that moment (the beat sweeper enqueues a drain later). A body larger
+than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (5 MB by default; Meta's batches reach a few) is answered 413
+without being read.
+
+``whatsapp.middleware.WhatsAppWebhookMiddleware`` sends requests for this path here directly,
+past the browser's middleware (sessions, CSRF, authentication…), which this view has no use for.
 """
 
 import hmac
 import logging
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -30,7 +36,11 @@ logger = logging.getLogger(__name__)
 def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _handshake(request)
-    body = request.body
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        logger.warning("WhatsApp webhook refused: the body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE.")
+        return HttpResponse("request body too large", status=413, content_type="text/plain")
     if not signature_valid(body, request.headers.get("X-Hub-Signature-256"), settings.WHATSAPP_APP_SECRET):
         if not settings.WHATSAPP_APP_SECRET:
             logger.error("WhatsApp webhook refused: WHATSAPP_APP_SECRET is not set.")
