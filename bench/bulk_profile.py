@@ -20,13 +20,9 @@ payment-reminder template, IM credits, ``--invoices`` overdue invoices to distin
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import json
 import os
-import pstats
 import sys
-import time
 from typing import Any
 
 
@@ -40,11 +36,10 @@ def _setup() -> None:
 
 
 def _round(*, invoices: int, round_no: int, profile: bool) -> dict[str, Any]:
-    from django.db import connection
     from django.db.models import Count
 
     from bench.dispatch import CREDITS, MODULE, _approved_template, _connect, _invoices
-    from bench.drain_profile import _backend_cpu, _counting
+    from bench.drain_profile import measured
     from books.services.organizations import organization_create
     from credits.models import Reservation
     from credits.services import credits_adjust
@@ -68,26 +63,9 @@ def _round(*, invoices: int, round_no: int, profile: bool) -> dict[str, Any]:
         total=len(ids),
         fingerprint=f"profile-{round_no}",
     )
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()" if connection.vendor == "postgresql" else "SELECT NULL")
-        pid = cursor.fetchone()[0]
-        if connection.vendor == "postgresql":
-            cursor.execute("ANALYZE books_document; ANALYZE books_contact; ANALYZE books_contactperson")
-    counter = [0]
-    profiler = cProfile.Profile() if profile else None
-    pg_before = _backend_cpu(pid)
-    cpu_before = time.process_time()
-    wall_before = time.perf_counter()
-    with _counting(counter):
-        if profiler:
-            profiler.enable()
-        bulk_send_run(bulk_id=bulk.pk)
-        if profiler:
-            profiler.disable()
-    wall = time.perf_counter() - wall_before
-    cpu = time.process_time() - cpu_before
-    pg_after = _backend_cpu(pid)
-    pg = None if pg_before is None or pg_after is None else pg_after - pg_before
+    tables = ("books_document", "books_contact", "books_contactperson")
+    run = measured(lambda: bulk_send_run(bulk_id=bulk.pk), analyze=tables, profile=profile)
+    cpu, pg = run.python_cpu, run.postgres_cpu
     bulk.refresh_from_db()
     messages = Message.objects.filter(bulk=bulk).count()
     reservations = dict(
@@ -99,15 +77,13 @@ def _round(*, invoices: int, round_no: int, profile: bool) -> dict[str, Any]:
         "messages": messages,
         "skipped": len(bulk.skipped),
         "reservations": reservations,
-        "wall_seconds": round(wall, 3),
+        "wall_seconds": round(run.wall, 3),
         "python_cpu_ms_per_invoice": 1000 * cpu / invoices,
         "postgres_cpu_ms_per_invoice": None if pg is None else 1000 * pg / invoices,
-        "statements_per_invoice": counter[0] / invoices,
+        "statements_per_invoice": run.statements / invoices,
     }
-    if profiler:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(50)
-        result["profile"] = out.getvalue()
+    if run.profile:
+        result["profile"] = run.profile
     return result
 
 

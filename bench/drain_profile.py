@@ -26,8 +26,9 @@ import os
 import pstats
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,51 @@ def _counting(counter: list[int]) -> Iterator[None]:
 
     with connection.execute_wrapper(count):
         yield
+
+
+@dataclass
+class Measured:
+    """One measured call: its value, Python and PostgreSQL CPU seconds, statements, wall seconds."""
+
+    value: Any
+    python_cpu: float
+    postgres_cpu: float | None
+    statements: int
+    wall: float
+    profile: str | None = None
+
+
+def measured(call: Callable[[], Any], *, analyze: Sequence[str] = (), profile: bool = False) -> Measured:
+    """Run ``call`` once, counting its statements and the CPU it and its PostgreSQL backend used
+    (after ``ANALYZE`` of the ``analyze`` tables, so plans match a database in use)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()" if connection.vendor == "postgresql" else "SELECT NULL")
+        pid = cursor.fetchone()[0]
+        if connection.vendor == "postgresql" and analyze:
+            cursor.execute("; ".join(f"ANALYZE {table}" for table in analyze))
+    counter = [0]
+    profiler = cProfile.Profile() if profile else None
+    pg_before = _backend_cpu(pid)
+    cpu_before = time.process_time()
+    wall_before = time.perf_counter()
+    with _counting(counter):
+        if profiler:
+            profiler.enable()
+        value = call()
+        if profiler:
+            profiler.disable()
+    wall = time.perf_counter() - wall_before
+    cpu = time.process_time() - cpu_before
+    pg_after = _backend_cpu(pid)
+    pg = None if pg_before is None or pg_after is None else pg_after - pg_before
+    text = None
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(45)
+        text = out.getvalue()
+    return Measured(value, cpu, pg, counter[0], wall, text)
 
 
 def _seed(*, statuses: int, reservations: bool, round_no: int) -> tuple[Any, list[Any]]:
@@ -156,7 +202,6 @@ def _bodies(account: Any, messages: list[Any], *, mix: bool) -> list[bytes]:
 
 
 def _round(*, statuses: int, reservations: bool, mix: bool, round_no: int, profile: bool) -> dict[str, Any]:
-    from django.db import connection
     from django.db.models import Count
 
     from credits.models import Reservation
@@ -166,26 +211,9 @@ def _round(*, statuses: int, reservations: bool, mix: bool, round_no: int, profi
     account, messages = _seed(statuses=statuses, reservations=reservations, round_no=round_no)
     for body in _bodies(account, messages, mix=mix):
         webhook_event_store(body=body)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()" if connection.vendor == "postgresql" else "SELECT NULL")
-        pid = cursor.fetchone()[0]
-        if connection.vendor == "postgresql":
-            cursor.execute("ANALYZE whatsapp_message; ANALYZE whatsapp_webhookevent; ANALYZE credits_reservation")
-    counter = [0]
-    profiler = cProfile.Profile() if profile else None
-    pg_before = _backend_cpu(pid)
-    cpu_before = time.process_time()
-    wall_before = time.perf_counter()
-    with _counting(counter):
-        if profiler:
-            profiler.enable()
-        taken = webhook_events_drain()
-        if profiler:
-            profiler.disable()
-    wall = time.perf_counter() - wall_before
-    cpu = time.process_time() - cpu_before
-    pg_after = _backend_cpu(pid)
-    pg = None if pg_before is None or pg_after is None else pg_after - pg_before
+    tables = ("whatsapp_message", "whatsapp_webhookevent", "credits_reservation")
+    run = measured(webhook_events_drain, analyze=tables, profile=profile)
+    taken, cpu, pg = run.value, run.python_cpu, run.postgres_cpu
     ids = [m.pk for m in messages]
     states = dict(WebhookEvent.objects.values_list("state").annotate(n=Count("pk")).order_by())
     moved = Message.objects.filter(pk__in=ids).exclude(status="sent").count()
@@ -197,14 +225,12 @@ def _round(*, statuses: int, reservations: bool, mix: bool, round_no: int, profi
         "event_states": states,
         "python_cpu_ms_per_status": 1000 * cpu / taken,
         "postgres_cpu_ms_per_status": None if pg is None else 1000 * pg / taken,
-        "statements_per_status": counter[0] / taken,
-        "wall_ms_per_status": 1000 * wall / taken,
+        "statements_per_status": run.statements / taken,
+        "wall_ms_per_status": 1000 * run.wall / taken,
     }
     WebhookEvent.objects.all().delete()
-    if profiler:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
-        result["profile"] = out.getvalue()
+    if run.profile:
+        result["profile"] = run.profile
     return result
 
 
