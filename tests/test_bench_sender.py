@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from bench.webhooks import HOST, Level, _request, _send
 
@@ -45,7 +47,14 @@ FORBIDDEN = reply(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 17\r\n\r\ninvalid 
 
 def exchange(answers: list[Answer], *, timeout: float = 2.0) -> tuple[list[int | str], int, list[bytes]]:
     """One sender posts once per answer: (statuses, connections it opened, bodies the server received)."""
-    return asyncio.run(_exchange(answers, timeout=timeout))
+    return _run(_exchange(answers, timeout=timeout))
+
+
+def _run(coroutine: Awaitable[Any]) -> Any:
+    """``asyncio.run`` in a thread of its own: the browser tests leave an event loop running in
+    the main thread (Playwright's), and asyncio.run refuses to start inside one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 async def _exchange(answers: list[Answer], *, timeout: float) -> tuple[list[int | str], int, list[bytes]]:
@@ -115,4 +124,4 @@ def test_a_refused_connection_is_recorded() -> None:
         run = await _send(port, [(1, _request(port, b"{}", "sha256=x"))], Level(1, 1), 10.0, timeout=1.0)
         return [sent.status for sent in run.sent]
 
-    assert asyncio.run(post_to_nobody()) == ["ConnectionRefusedError"]
+    assert _run(post_to_nobody()) == ["ConnectionRefusedError"]
