@@ -118,7 +118,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help="after each phase, time limit for the worker's queue to empty before it is purged (default 10)",
     )
     dispatch.add_argument(
-        "--dispatch-celery-concurrency", type=_bounded(int, 1, 16), default=2, help="Celery pool processes (default 2)"
+        "--dispatch-celery-concurrency",
+        type=_bounded(int, 1, 16),
+        default=3,
+        help="Celery pool processes (default 3: a dispatch pump holds one while the others write bulk sends)",
     )
     dispatch.add_argument(
         "--dispatch-gunicorn-workers",

@@ -2,7 +2,7 @@
 
 The whole pipeline runs as deployed, on the benchmark's PostgreSQL database and its own Redis
 database: the hub's gunicorn (the REST API and ``/webhooks/whatsapp/``), one Celery worker
-(prefork, ``-c 2``) and, as Meta, the sandbox in a gunicorn of its own that the hub reaches
+(prefork, ``-c 3``) and, as Meta, the sandbox in a gunicorn of its own that the hub reaches
 through ``WHATSAPP_GRAPH_URL`` (sharing the database, with tables of its own). The sandbox answers
 each send after ``latency_ms`` (100 ms), enforces the per-number throughput caps (130429) and the
 pair rate (131056) when it knows them, and sends signed status webhooks (sent, delivered, read).
@@ -106,7 +106,7 @@ class Options:
     naive_seconds: float = 45.0  # time limit of phase 4 (the naive way cannot finish 10,000 at 100 ms)
     persist_seconds: float = 20.0  # time limit for one bulk send of phase 1 to be written
     quiesce_seconds: float = 10.0  # after a phase: its leftovers cancelled, until the broker's queue is empty
-    celery_concurrency: int = 2
+    celery_concurrency: int = 3  # a dispatch pump holds one process; the others write bulk sends' parts
     # The hub's web server: the API and the sandbox's status webhooks (a few senders at once).
     # PostgreSQL's max_connections (100 by default) is shared with the sandbox's threads.
     gunicorn_workers: int = 2

@@ -468,6 +468,36 @@ class BulkSend(models.Model):
         return f"{self.module} × {self.total} ({self.state})"
 
 
+class BulkSendPart(models.Model):
+    """A slice of a bulk send's selection, written by whichever worker claims it first.
+
+    A large bulk send is cut into parts so that every free worker writes one at a time: the first
+    task creates them and wakes helpers, and each claims pending parts (a conditional UPDATE) until
+    none is left. A part whose worker died is put back by the sweeper; the chunks it wrote stay
+    written, and the worker that takes it over skips their documents.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("Queuing messages")
+        DONE = "done", _("Queued")
+
+    bulk = models.ForeignKey(BulkSend, on_delete=models.CASCADE, related_name="parts")
+    index = models.PositiveIntegerField(_("part"))
+    state = models.CharField(_("state"), max_length=10, choices=State, default=State.PENDING)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["bulk", "index"]
+        verbose_name = _("bulk send part")
+        verbose_name_plural = _("bulk send parts")
+        constraints = [models.UniqueConstraint(fields=["bulk", "index"], name="bulksendpart_unique_index")]
+
+    def __str__(self) -> str:
+        return f"{self.bulk_id} #{self.index} ({self.state})"
+
+
 class MediaUpload(models.Model):
     """A file uploaded to Meta for sending, reused while Meta keeps it (a static attachment, or
     the same PDF sent to several people of one customer)."""

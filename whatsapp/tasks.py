@@ -91,6 +91,14 @@ def bulk_send_run_task(bulk_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def bulk_send_parts_run_task(bulk_id: int) -> None:
+    """Help write a large bulk send: take its pending parts until none is left."""
+    from whatsapp.services.bulk import bulk_send_parts_run
+
+    bulk_send_parts_run(bulk_id=bulk_id)
+
+
+@shared_task(ignore_result=True)
 def bulk_sends_sweep_task() -> int:
     """Beat: restart bulk sends whose worker died or whose task was lost."""
     from whatsapp.services.bulk import bulk_sends_sweep

@@ -16,8 +16,16 @@ from credits.services import credits_adjust
 from templates_mgmt.choices import Module
 from tests.books.api.builders import client_for
 from tests.books.factories import UserFactory, make_contact, make_document, make_organization
-from whatsapp.models import BulkSend, Message
-from whatsapp.services.bulk import bulk_plan, bulk_progress, bulk_send_run, bulk_send_start, bulk_sends_sweep
+from whatsapp.models import BulkSend, BulkSendPart, Message
+from whatsapp.services import bulk as bulk_module
+from whatsapp.services.bulk import (
+    bulk_plan,
+    bulk_progress,
+    bulk_send_parts_run,
+    bulk_send_run,
+    bulk_send_start,
+    bulk_sends_sweep,
+)
 from whatsapp.services.notifications import IdempotencyConflict, NotificationRefused
 
 from .factories import make_account, make_approved_template
@@ -234,3 +242,74 @@ def test_rest_bad_input_and_other_organizations(user, organization, account) -> 
         organization=make_organization(name="Elsewhere"), target="documents", module="invoices", total=0
     )
     assert api.get(f"/api/v1/whatsapp/bulk/{foreign.pk}").status_code == 404
+
+
+# --- Parts: several workers write one bulk send ------------------------------------------------------
+
+
+@pytest.fixture
+def helpers(monkeypatch):
+    """Small parts, and the helper tasks a bulk send wakes recorded instead of enqueued."""
+    woken: list[int] = []
+    monkeypatch.setattr("whatsapp.services.bulk.PART_SIZE", 2)
+    monkeypatch.setattr("whatsapp.services.bulk._enqueue_helper", woken.append)
+    return woken
+
+
+def test_a_large_bulk_send_is_written_in_parts_with_its_skipped_in_the_selection_order(
+    organization, mixed, helpers
+) -> None:
+    good, others = mixed
+    selection = [others["draft"].pk, good[0].pk, others["void"].pk, good[1].pk, good[2].pk, others["bad_number"].pk]
+    bulk, _ = bulk_send_start(organization=organization, target="documents", module=Module.INVOICES, ids=selection)
+    bulk = bulk_send_run(bulk_id=bulk.pk)
+    assert helpers == [bulk.pk, bulk.pk]  # three parts: two helpers woken
+    assert bulk.state == "done" and bulk.sent == 3 and bulk.messages_queued == 3
+    assert [item["id"] for item in bulk.skipped] == [others["draft"].pk, others["void"].pk, others["bad_number"].pk]
+    assert list(bulk.parts.values_list("index", "state")) == [(0, "done"), (1, "done"), (2, "done")]
+    assert sorted(Message.objects.values_list("document_id", flat=True)) == sorted(d.pk for d in good)
+    assert Reservation.objects.count() == 3
+    # The helpers, arriving late, find nothing left to take.
+    assert bulk_send_parts_run(bulk_id=bulk.pk) == 0
+
+
+def test_a_part_taken_back_by_the_sweeper_is_written_once(organization, account, helpers, monkeypatch) -> None:
+    """The sweeper gives a slow worker's part to another: the slow one notices at its next chunk
+    and stops, and every document gets one message."""
+    documents = [make_document(organization) for _ in range(4)]
+    bulk, _ = bulk_send_start(
+        organization=organization, target="documents", module=Module.INVOICES, ids=[d.pk for d in documents]
+    )
+    real_write = bulk_module._part_write
+    taken_back: list[int] = []
+
+    def slow_write(bulk, context, part):
+        if not taken_back:  # this worker stalls on its first part; the sweeper decides it died
+            taken_back.append(part.index)
+            BulkSendPart.objects.filter(pk=part.pk).update(
+                started_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+            )
+            bulk_sends_sweep()
+        return real_write(bulk, context, part)
+
+    monkeypatch.setattr(bulk_module, "_part_write", slow_write)
+    bulk_send_run(bulk_id=bulk.pk)  # the part it lost went back to pending, and it took it again
+    bulk = BulkSend.objects.get(pk=bulk.pk)
+    assert taken_back == [0] and bulk.state == "done" and bulk.sent == 4
+    assert sorted(Message.objects.values_list("document_id", flat=True)) == sorted(d.pk for d in documents)
+    assert Reservation.objects.count() == 4
+
+
+def test_a_helper_whose_template_was_deleted_skips_its_parts_with_the_reason(organization, account, helpers) -> None:
+    documents = [make_document(organization) for _ in range(4)]
+    bulk, _ = bulk_send_start(
+        organization=organization, target="documents", module=Module.INVOICES, ids=[d.pk for d in documents]
+    )
+    BulkSend.objects.filter(pk=bulk.pk).update(state="running")
+    BulkSendPart.objects.bulk_create([BulkSendPart(bulk=bulk, index=index) for index in range(2)])
+    bulk.template.delete()
+    assert bulk_send_parts_run(bulk_id=bulk.pk) == 2
+    bulk = BulkSend.objects.get(pk=bulk.pk)
+    assert bulk.state == "done" and not Message.objects.exists()
+    assert [item["id"] for item in bulk.skipped] == [d.pk for d in documents]
+    assert {item["code"] for item in bulk.skipped} == {"template_missing"}

@@ -2,7 +2,8 @@
 
 The request is answered at once: :func:`bulk_send_start` checks what concerns the whole
 organization (integration, module, template), records the selection as a :class:`BulkSend` and
-enqueues :func:`bulk_send_run`. The task takes the selection in chunks; for each document it applies
+enqueues :func:`bulk_send_run`. The task cuts the selection into parts (:class:`BulkSendPart`) that
+every free worker helps to write, and each part in chunks; for each document it applies
 the same rules as a single send (:func:`~whatsapp.services.notifications.subject_check`) and either
 skips it with the reason — draft or void, WhatsApp not enabled for the contact, an invalid number, …
 — or renders its messages. Each chunk's messages and their credit reservations are written in one
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -36,7 +38,7 @@ from templates_mgmt.models import MessageTemplate
 from templates_mgmt.modules import MODULES
 from templates_mgmt.selectors import template_default_get
 from whatsapp.choices import MessageStatus
-from whatsapp.models import BulkSend, Message
+from whatsapp.models import BulkSend, BulkSendPart, Message
 from whatsapp.services.dispatch import messages_queue
 from whatsapp.services.notifications import (
     IdempotencyConflict,
@@ -58,6 +60,11 @@ logger = logging.getLogger(__name__)
 
 #: Documents checked, rendered and written per transaction.
 CHUNK_SIZE = 500
+#: Selected ids per part: the parts of one bulk send are written by as many workers as are free.
+PART_SIZE = 1000
+#: Helper tasks a bulk send wakes at most (besides its own), so one large bulk send does not fill
+#: the queue ahead of everything else.
+MAX_HELPERS = 7
 #: The most a single bulk request may select.
 MAX_SELECTION = 10_000
 
@@ -290,33 +297,121 @@ def _enqueue(bulk_id: int) -> None:
 
 
 def bulk_send_run(*, bulk_id: int) -> BulkSend | None:
-    """Check, render and queue every selected document, chunk by chunk. None when another worker
+    """Check, render and queue every selected document, part by part. None when another worker
     has it (or it is finished): the claim is a conditional UPDATE, so a redelivered task does nothing.
 
-    A chunk that was written stays written if the worker dies later: its documents are recorded
-    by their messages (``bulk``), and a rerun (the sweeper puts a stuck bulk send back to pending)
-    skips the documents that already have messages in this bulk send.
+    The selection is cut into parts of :data:`PART_SIZE`. This task creates them, wakes up to
+    :data:`MAX_HELPERS` helper tasks (:func:`bulk_send_parts_run`) so that free workers write parts
+    at the same time, and writes parts itself until none is pending; whoever finishes the last one
+    marks the bulk send done. A chunk that was written stays written if the worker dies later: its
+    documents are recorded by their messages (``bulk``), and whoever takes the part over (the
+    sweeper puts a stuck part back to pending) skips the documents that already have messages in
+    this bulk send.
     """
     claimed = BulkSend.objects.filter(pk=bulk_id, state=BulkSend.State.PENDING).update(
         state=BulkSend.State.RUNNING, started_at=timezone.now()
     )
     if not claimed:
         return None
-    bulk = BulkSend.objects.select_related("organization", "template", "created_by").get(pk=bulk_id)
-    organization = bulk.organization
+    bulk = _bulk_get(bulk_id)
     try:
-        context = send_context(organization=organization, module=bulk.module, template=bulk.template)
+        context = send_context(organization=bulk.organization, module=bulk.module, template=bulk.template)
     except NotificationRefused as refusal:
         skipped = [Skipped(pk, str(pk), refusal.code, refusal.message).as_dict() for pk in bulk.target_ids]
         BulkSend.objects.filter(pk=bulk.pk).update(
             state=BulkSend.State.FAILED, error=refusal.message, skipped=skipped, finished_at=timezone.now()
         )
         return BulkSend.objects.get(pk=bulk.pk)
+    parts = math.ceil(len(bulk.target_ids) / PART_SIZE)
+    BulkSendPart.objects.bulk_create(
+        [BulkSendPart(bulk=bulk, index=index) for index in range(parts)], ignore_conflicts=True
+    )
+    pending = BulkSendPart.objects.filter(bulk=bulk, state=BulkSendPart.State.PENDING).count()
+    for _helper in range(min(pending - 1, MAX_HELPERS)):
+        _enqueue_helper(bulk.pk)
+    _parts_write(bulk, context)
+    _finish_if_complete(bulk)
+    return BulkSend.objects.get(pk=bulk.pk)
+
+
+def bulk_send_parts_run(*, bulk_id: int) -> int:
+    """A helper of :func:`bulk_send_run`: write pending parts of the running bulk send until none
+    is left; how many it wrote (0 when there was nothing to take)."""
+    bulk = _bulk_get(bulk_id)
+    if bulk is None or bulk.state != BulkSend.State.RUNNING:
+        return 0
+    try:
+        context: SendContext | NotificationRefused = send_context(
+            organization=bulk.organization, module=bulk.module, template=bulk.template
+        )
+    except NotificationRefused as refusal:  # e.g. the template was deleted since the bulk started
+        context = refusal
+    return _parts_write(bulk, context)
+
+
+def _bulk_get(bulk_id: int) -> BulkSend | None:
+    return BulkSend.objects.select_related("organization", "template", "created_by").filter(pk=bulk_id).first()
+
+
+def _enqueue_helper(bulk_id: int) -> None:
+    from whatsapp.tasks import bulk_send_parts_run_task
+
+    try:
+        bulk_send_parts_run_task.delay(bulk_id)
+    except Exception:  # the broker is down: the first task writes every part itself
+        logger.exception("Could not enqueue a helper for WhatsApp bulk send %s.", bulk_id)
+
+
+class _PartLost(Exception):
+    """The sweeper took the part back (its worker looked dead) and another worker has it now."""
+
+
+def _parts_write(bulk: BulkSend, context: SendContext | NotificationRefused) -> int:
+    written = 0
+    while (part := _part_claim(bulk)) is not None:
+        try:
+            skipped = _part_write(bulk, context, part)
+        except _PartLost:
+            continue
+        _part_finish(bulk, part, skipped)
+        written += 1
+    return written
+
+
+def _part_claim(bulk: BulkSend) -> BulkSendPart | None:
+    """The first pending part, now running and this worker's (None when none is pending)."""
+    while True:
+        with transaction.atomic():
+            part = (
+                BulkSendPart.objects.select_for_update(skip_locked=True)
+                .filter(bulk=bulk, state=BulkSendPart.State.PENDING)
+                .order_by("index")
+                .first()
+            )
+            if part is None:
+                return None
+            part.started_at = timezone.now()
+            taken = BulkSendPart.objects.filter(pk=part.pk, state=BulkSendPart.State.PENDING).update(
+                state=BulkSendPart.State.RUNNING, started_at=part.started_at
+            )
+        if taken:  # (without row locks, as on SQLite, another worker may have been first)
+            part.state = BulkSendPart.State.RUNNING
+            return part
+
+
+def _part_ids(bulk: BulkSend, part: BulkSendPart) -> list[int]:
+    return bulk.target_ids[part.index * PART_SIZE : (part.index + 1) * PART_SIZE]
+
+
+def _part_write(bulk: BulkSend, context: SendContext | NotificationRefused, part: BulkSendPart) -> list[Skipped]:
+    ids = _part_ids(bulk, part)
+    if isinstance(context, NotificationRefused):
+        return [Skipped(pk, str(pk), context.code, context.message) for pk in ids]
     written_field = "document_id" if bulk.target == BulkSend.Target.DOCUMENTS else "contact_id"
-    done = set(Message.objects.filter(bulk=bulk).values_list(written_field, flat=True))
+    done = set(Message.objects.filter(bulk=bulk, **{f"{written_field}__in": ids}).values_list(written_field, flat=True))
     pending: list[tuple[int, str, _Checked]] = []
     skipped: list[Skipped] = []
-    for pk, label, subject in _subjects(organization, bulk.target, bulk.module, bulk.target_ids):
+    for pk, label, subject in _subjects(bulk.organization, bulk.target, bulk.module, ids):
         if pk in done:
             continue
         if isinstance(subject, NotificationRefused):
@@ -327,17 +422,49 @@ def bulk_send_run(*, bulk_id: int) -> BulkSend | None:
         except NotificationRefused as refusal:
             skipped.append(Skipped(pk, label, refusal.code, refusal.message))
         if len(pending) >= CHUNK_SIZE:
-            skipped += _write_chunk(bulk, pending)
+            skipped += _write_chunk(bulk, part, pending)
             pending = []
     if pending:
-        skipped += _write_chunk(bulk, pending)
-    BulkSend.objects.filter(pk=bulk.pk).update(
-        state=BulkSend.State.DONE, skipped=[item.as_dict() for item in skipped], finished_at=timezone.now()
+        skipped += _write_chunk(bulk, part, pending)
+    return skipped
+
+
+def _part_hold(part: BulkSendPart) -> None:
+    """Inside a chunk's transaction: lock the part, or raise :class:`_PartLost` when it is not
+    this worker's any more. The sweeper's reset waits for the lock, so the worker taking the part
+    over sees every chunk this one committed."""
+    ours = BulkSendPart.objects.select_for_update().filter(
+        pk=part.pk, state=BulkSendPart.State.RUNNING, started_at=part.started_at
     )
-    return BulkSend.objects.get(pk=bulk.pk)
+    if not ours.exists():
+        raise _PartLost
 
 
-def _write_chunk(bulk: BulkSend, pending: list[tuple[int, str, _Checked]]) -> list[Skipped]:
+def _part_finish(bulk: BulkSend, part: BulkSendPart, skipped: list[Skipped]) -> None:
+    """The part is done: its skipped documents join the bulk send's (in the selection's order)."""
+    with transaction.atomic():
+        locked = BulkSend.objects.select_for_update().only("pk", "skipped").get(pk=bulk.pk)
+        finished = BulkSendPart.objects.filter(
+            pk=part.pk, state=BulkSendPart.State.RUNNING, started_at=part.started_at
+        ).update(state=BulkSendPart.State.DONE, finished_at=timezone.now())
+        if finished and skipped:
+            order = {pk: position for position, pk in enumerate(bulk.target_ids)}
+            merged = [*locked.skipped, *(item.as_dict() for item in skipped)]
+            merged.sort(key=lambda item: order.get(item["id"], len(order)))
+            BulkSend.objects.filter(pk=bulk.pk).update(skipped=merged)
+    _finish_if_complete(bulk)
+
+
+def _finish_if_complete(bulk: BulkSend) -> None:
+    """Mark the bulk send done once every part is (once: a conditional UPDATE)."""
+    if BulkSendPart.objects.filter(bulk=bulk).exclude(state=BulkSendPart.State.DONE).exists():
+        return
+    BulkSend.objects.filter(pk=bulk.pk, state__in=[BulkSend.State.PENDING, BulkSend.State.RUNNING]).update(
+        state=BulkSend.State.DONE, finished_at=timezone.now()
+    )
+
+
+def _write_chunk(bulk: BulkSend, part: BulkSendPart, pending: list[tuple[int, str, _Checked]]) -> list[Skipped]:
     """Write the chunk's messages and reservations in one transaction. When the credits don't
     cover it, the longest run of documents that fits is written and the rest is returned as
     skipped (a few tries: another send may be taking credits at the same moment)."""
@@ -356,6 +483,7 @@ def _write_chunk(bulk: BulkSend, pending: list[tuple[int, str, _Checked]]) -> li
             return skipped
         try:
             with transaction.atomic():
+                _part_hold(part)
                 messages = messages_queue([message for _pk, _label, group in built for message in group])
                 credits_reserve(
                     organization=organization, requests=reservation_requests(organization, messages, prices)
@@ -440,9 +568,17 @@ def bulk_progress(*, bulk: BulkSend) -> BulkProgress:
 
 
 def bulk_sends_sweep(*, older_than_minutes: int = 10) -> int:
-    """Beat: a bulk send whose worker died stays RUNNING; put it back to PENDING and enqueue it
-    (the rerun skips what it already wrote). A PENDING one whose task was lost is enqueued again."""
+    """Beat: restart what a dead worker or a lost task left behind; how many bulk sends.
+
+    A part still running after ``older_than_minutes`` goes back to pending (its worker died; what
+    it committed stays, and is skipped by the next one). A bulk send running that long goes back to
+    pending and is enqueued again: the rerun helps with its pending parts, or marks it done when it
+    has none left. A pending one whose task was lost is enqueued again.
+    """
     cutoff = timezone.now() - timezone.timedelta(minutes=older_than_minutes)
+    BulkSendPart.objects.filter(state=BulkSendPart.State.RUNNING, started_at__lt=cutoff).update(
+        state=BulkSendPart.State.PENDING
+    )
     stuck = list(
         BulkSend.objects.filter(state=BulkSend.State.RUNNING, started_at__lt=cutoff).values_list("pk", flat=True)
     )
