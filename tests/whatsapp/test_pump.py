@@ -20,7 +20,7 @@ import httpx2
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from books.models import Notification
@@ -301,3 +301,32 @@ def test_a_second_pump_leaves_the_work_to_the_running_one(account, meta, django_
     assert dispatch_pump(run_seconds=1).ran is False and not meta.requests
     cache.delete(running_key)
     assert dispatch_pump(run_seconds=2).sent == 3
+
+
+def test_a_pump_stopped_by_a_database_error_wakes_the_next_and_sends_nothing_twice(
+    account, meta, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    """A deadlock (say) while storing wamids ends that pump, not dispatch: the next pump is woken
+    after a pause, and a message whose wamid was not stored waits for its webhook, not resent."""
+    messages = queue_texts(account, recipients(5), django_capture_on_commit_callbacks)
+    real_sent_apply = pump_module.sent_apply
+    failures = [OperationalError("deadlock detected")]
+
+    def sent_apply(wamids):
+        if failures:
+            raise failures.pop()
+        real_sent_apply(wamids)
+
+    woken: list[float] = []
+    monkeypatch.setattr(pump_module, "sent_apply", sent_apply)
+    monkeypatch.setattr(pump_module, "dispatch_wake", lambda countdown=0, force=False: woken.append(countdown))
+
+    dispatch_pump(run_seconds=2)
+
+    assert woken == [pump_module.ERROR_PAUSE] and not failures
+    dispatch_pump(run_seconds=2)
+    assert meta.callbacks() == Counter({str(message.pk): 1 for message in messages})
+    rows = Message.objects.filter(pk__in=[m.pk for m in messages])
+    assert all(row.status == MessageStatus.SENDING and row.sending_at for row in rows)
+    # The failed round's wamids were not stored: their webhooks will find those rows by id.
+    assert any(row.wamid is None for row in rows)

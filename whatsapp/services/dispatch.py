@@ -279,13 +279,26 @@ def message_dispatch(*, message_id: int) -> Message | None:
 
 def sent_apply(wamids: Mapping[int, str]) -> None:
     """Store the wamids Meta answered with, in one UPDATE. A fast webhook may have stored one
-    already (matched by callback data): a stored wamid is never replaced."""
+    already (matched by callback data): a stored wamid is never replaced.
+
+    The rows are locked first in id order, as the webhook drain locks them
+    (:class:`~whatsapp.services.messages.StatusBatch`): a multi-row UPDATE alone locks in the
+    order it finds the rows on disk, and against a drain holding some of them that deadlocks.
+    """
     if not wamids:
         return
-    Message.objects.filter(pk__in=list(wamids), wamid__isnull=True).update(
-        wamid=Case(*(When(pk=pk, then=Value(wamid)) for pk, wamid in wamids.items())),
-        updated_at=timezone.now(),
-    )
+    with transaction.atomic():
+        ids = list(
+            Message.objects.filter(pk__in=list(wamids), wamid__isnull=True)
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+        if ids:
+            Message.objects.filter(pk__in=ids).update(
+                wamid=Case(*(When(pk=pk, then=Value(wamids[pk])) for pk in ids)),
+                updated_at=timezone.now(),
+            )
 
 
 def send_error_apply(message: Message, exc: Exception) -> float | None:

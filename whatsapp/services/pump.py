@@ -78,6 +78,8 @@ RUN_SECONDS: Final = 20.0
 WAVE: Final = 0.01
 #: How often a pump looks for newly queued rows while it has work in hand.
 REFILL_EVERY: Final = 0.25
+#: Seconds before the next pump after one stopped on an unexpected error (not a hot loop on a bug).
+ERROR_PAUSE: Final = 5
 #: The "a pump is running" key outlives a pump killed mid-run by this long.
 RUNNING_TTL: Final = 15
 #: The "a pump task is queued" key: one task per burst of queued messages.
@@ -171,8 +173,12 @@ def dispatch_pump(*, run_seconds: float = RUN_SECONDS) -> PumpResult:
         logger.warning("Cache unreachable: WhatsApp dispatch waits for it.", exc_info=True)
         return PumpResult(ran=False)
     pump = _Pump(deadline=time.monotonic() + run_seconds, running_key=running_key)
+    stopped_by_error = False
     try:
         pump.run()
+    except Exception:  # e.g. the database ended a transaction: the next pump carries on
+        stopped_by_error = True
+        logger.exception("WhatsApp dispatch stopped on an error; the next pump starts in %ss.", ERROR_PAUSE)
     finally:
         pump.give_back()
         try:
@@ -180,6 +186,9 @@ def dispatch_pump(*, run_seconds: float = RUN_SECONDS) -> PumpResult:
         except Exception:
             logger.warning("Could not release the WhatsApp dispatch key; it expires by itself.", exc_info=True)
     if pump.unavailable:
+        return pump.result
+    if stopped_by_error:
+        dispatch_wake(countdown=ERROR_PAUSE)
         return pump.result
     _wake_for_what_is_left()
     return pump.result
@@ -461,6 +470,7 @@ class _Pump:
                     Message.objects.filter(
                         pk__in=ids, status=MessageStatus.SENDING, sending_at__isnull=True, claimed_at=claimed_at
                     )
+                    .order_by("pk")  # the drain's lock order (no deadlock with it)
                     .select_for_update()
                     .values_list("pk", flat=True)
                 )
