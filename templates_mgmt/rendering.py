@@ -10,9 +10,10 @@ longer match the mapping (132000) or whose header changed kind (132012).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
 from django.utils.translation import gettext as _
@@ -54,6 +55,33 @@ class TemplateNotSendable(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+T = TypeVar("T")
+
+
+def _memo(template: MessageTemplate, key: tuple[str, ...], build: Callable[[], T]) -> T:
+    """What depends on the template alone — its parsed components, variables, mapped fields —
+    worked out once per template instance, not once per document: a bulk send renders thousands
+    of documents with one instance. The memo is dropped when the instance's Meta copy, mapping,
+    texts or buttons are replaced (a builder editing the instance)."""
+    state = (
+        template.components,
+        template.field_mapping,
+        template.body,
+        template.header_text,
+        template.parameter_format,
+        template.module,
+        template.buttons,
+    )
+    memo = template.__dict__.get("_rendering_memo")
+    if memo is None or any(old is not new for old, new in zip(memo[0], state, strict=True)):
+        memo = (state, {})
+        template.__dict__["_rendering_memo"] = memo
+    values: dict[tuple[str, ...], Any] = memo[1]
+    if key not in values:
+        values[key] = build()
+    return values[key]
 
 
 # --- What the message is about ------------------------------------------------------------------
@@ -109,6 +137,10 @@ def _parameter_text(value: str) -> str:
 
 
 # --- The send components ------------------------------------------------------------------------
+
+
+def _dict_components(template: MessageTemplate) -> list[dict[str, Any]]:
+    return [item for item in template.components or [] if isinstance(item, dict)]
 
 
 def _component(components: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
@@ -196,8 +228,8 @@ def _approved_check(template: MessageTemplate) -> None:
 def _components_render(
     template: MessageTemplate, source: FieldSource, media_id: str | None, filename: str | None
 ) -> list[dict[str, Any]]:
-    components = [item for item in template.components or [] if isinstance(item, dict)]
-    body = _component(components, "BODY")
+    components = _memo(template, ("components",), lambda: _dict_components(template))
+    body = _memo(template, ("component", "BODY"), lambda: _component(components, "BODY"))
     if body is None:
         raise _mismatch(template, _("WhatsApp's copy of the template has no message"))
     parameter_format = (template.parameter_format or PARAMETER_FORMAT_POSITIONAL).upper()
@@ -207,8 +239,11 @@ def _components_render(
     if header is not None:
         rendered.append(header)
 
-    names = variables(str(body.get("text", "")), parameter_format)
-    fields = _mapped_fields(template, "body", names, _("message"))
+    fields = _memo(
+        template,
+        ("mapped", "body"),
+        lambda: _mapped_fields(template, "body", variables(str(body.get("text", "")), parameter_format), _("message")),
+    )
     if fields:
         rendered.append(
             {
@@ -228,7 +263,7 @@ def _header_component(
     media_id: str | None,
     filename: str | None,
 ) -> dict[str, Any] | None:
-    header = _component(components, "HEADER")
+    header = _memo(template, ("component", "HEADER"), lambda: _component(components, "HEADER"))
     meta_format = str(header.get("format", "TEXT")).upper() if header is not None else None
     if meta_format != _HEADER_FORMATS.get(template.header_type):
         raise _mismatch(
@@ -239,8 +274,13 @@ def _header_component(
     if header is None:
         return None
     if meta_format == "TEXT":
-        names = variables(str(header.get("text", "")), parameter_format)
-        fields = _mapped_fields(template, "header", names, _("header"))
+        fields = _memo(
+            template,
+            ("mapped", "header"),
+            lambda: _mapped_fields(
+                template, "header", variables(str(header.get("text", "")), parameter_format), _("header")
+            ),
+        )
         if not fields:
             return None
         return {
@@ -261,6 +301,17 @@ def _header_component(
 def _button_components(
     template: MessageTemplate, components: list[dict[str, Any]], source: FieldSource
 ) -> list[dict[str, Any]]:
+    rendered = []
+    for index, field in _memo(template, ("mapped", "buttons"), lambda: _button_fields(template, components)):
+        suffix = quote(_parameter_text(field.value(source)), safe="")
+        rendered.append(
+            {"type": "button", "sub_type": "url", "index": index, "parameters": [{"type": "text", "text": suffix}]}
+        )
+    return rendered
+
+
+def _button_fields(template: MessageTemplate, components: list[dict[str, Any]]) -> list[tuple[str, CatalogueField]]:
+    """The field of each URL button with a dynamic suffix, by the button's index."""
     container = _component(components, "BUTTONS")
     buttons = [b for b in (container or {}).get("buttons", []) if isinstance(b, dict)]
     dynamic = [
@@ -268,13 +319,7 @@ def _button_components(
         for index, button in enumerate(buttons)
         if str(button.get("type", "")).upper() == "URL" and ANY_PLACEHOLDER.search(str(button.get("url", "")))
     ]
-    rendered = []
-    for index, field in _mapped_fields(template, "buttons", dynamic, _("buttons")):
-        suffix = quote(_parameter_text(field.value(source)), safe="")
-        rendered.append(
-            {"type": "button", "sub_type": "url", "index": index, "parameters": [{"type": "text", "text": suffix}]}
-        )
-    return rendered
+    return _mapped_fields(template, "buttons", dynamic, _("buttons"))
 
 
 # --- The preview bubble ---------------------------------------------------------------------------
@@ -307,13 +352,23 @@ def _preview_value(template: MessageTemplate, key: str, source: FieldSource | No
 
 def _preview_values(template: MessageTemplate, part: str, text: str, source: FieldSource | None) -> dict[str, str]:
     """Placeholder → preview value; placeholders that are no field stay as typed (the builder flags them)."""
-    mapping = (template.field_mapping or {}).get(part) or {}
     values = {}
-    for placeholder in dict.fromkeys(match.group(1) for match in ANY_PLACEHOLDER.finditer(text)):
-        value = _preview_value(template, str(mapping.get(placeholder, placeholder)), source)
+    for placeholder, key in _memo(
+        template, ("placeholders", part, text), lambda: _placeholder_keys(template, part, text)
+    ):
+        value = _preview_value(template, key, source)
         if value is not None:
             values[placeholder] = value
     return values
+
+
+def _placeholder_keys(template: MessageTemplate, part: str, text: str) -> list[tuple[str, str]]:
+    """Each placeholder of ``text`` once, with the field it is mapped to (or its own name)."""
+    mapping = (template.field_mapping or {}).get(part) or {}
+    return [
+        (placeholder, str(mapping.get(placeholder, placeholder)))
+        for placeholder in dict.fromkeys(match.group(1) for match in ANY_PLACEHOLDER.finditer(text))
+    ]
 
 
 def template_preview(

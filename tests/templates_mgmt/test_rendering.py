@@ -1,5 +1,6 @@
 """Rendering: the exact send ``components`` (outside-contracts §1), the refusals, and the preview."""
 
+import copy
 import datetime
 
 import pytest
@@ -236,3 +237,24 @@ def test_the_preview_of_a_draft_uses_examples(organization: Organization) -> Non
         {"type": "url", "text": "View invoice", "url": "https://books.example.com/i/INV-000001"},
         {"type": "phone_number", "text": "Call us", "phone_number": "+912240001234"},
     ]
+
+
+def test_an_instance_rendered_before_renders_its_new_copy_after_a_change(
+    organization: Organization, template: MessageTemplate
+) -> None:
+    """What depends on the template alone is worked out once per instance (a bulk send renders
+    thousands with one); replacing the instance's Meta copy or mapping is seen at the next render."""
+    invoice = make_invoice(organization)
+    first = template_components_render(template=template, document=invoice, media_id="m1")
+    assert template_components_render(template=template, document=invoice, media_id="m1") == first
+
+    original = template.components
+    components = copy.deepcopy(original)
+    components[1]["text"] = "Dear {{customer_name}}, {{balance_due}} is due on invoice {{invoice_number}}."
+    template.components = components  # as a sync from Meta replaces it
+    with pytest.raises(TemplateNotSendable) as refused:
+        template_components_render(template=template, document=invoice, media_id="m1")
+    assert refused.value.code == "structure_mismatch"
+
+    template.components = copy.deepcopy(original)
+    assert template_components_render(template=template, document=invoice, media_id="m1") == first
