@@ -110,7 +110,11 @@ class LedgerEntry(models.Model):
     """
 
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="credit_entries", verbose_name=_("organization")
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="credit_entries",
+        verbose_name=_("organization"),
+        db_index=False,  # ledgerentry_org_created leads with it
     )
     kind = models.CharField(_("kind"), max_length=20, choices=EntryKind)
     amount = models.DecimalField(_("amount"), **CREDITS, help_text=_("Change of the balance (signed)."))
@@ -190,7 +194,11 @@ class Reservation(models.Model):
     """
 
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="credit_reservations", verbose_name=_("organization")
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="credit_reservations",
+        verbose_name=_("organization"),
+        db_index=False,  # reservation_unique_reference and reservation_org_status lead with it
     )
     reference = models.CharField(_("reference"), max_length=100)
     amount = models.DecimalField(

@@ -252,7 +252,9 @@ class Message(models.Model):
     # Not indexed as a whole: every status webhook changes it, and lists filter it within an
     # organization. The rows in flight are indexed by ``message_queued_by_number`` and ``message_sending``.
     status = models.CharField(_("status"), max_length=10, choices=MessageStatus)
-    wamid = models.CharField(_("WhatsApp message ID"), max_length=255, null=True, blank=True, unique=True)
+    # Unique by ``message_unique_wamid``: a constraint, not ``unique=True``, which on PostgreSQL
+    # adds a second, ``LIKE`` index that no query uses and every send and status would update.
+    wamid = models.CharField(_("WhatsApp message ID"), max_length=255, null=True, blank=True)
     queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
     sending_at = models.DateTimeField(_("sending at"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
@@ -308,6 +310,7 @@ class Message(models.Model):
             models.Index(fields=["phone"], name="message_phone"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["wamid"], name="message_unique_wamid"),
             models.CheckConstraint(
                 condition=Q(direction=Direction.INBOUND, status=MessageStatus.RECEIVED)
                 | (Q(direction=Direction.OUTBOUND) & ~Q(status=MessageStatus.RECEIVED)),
