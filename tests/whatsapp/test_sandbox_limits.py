@@ -194,6 +194,83 @@ def test_a_send_refused_for_the_pair_rate_leaves_its_place_in_the_second(
     assert codes(others) == [200] * 35 + [130429]
 
 
+# --- Counted in the second the send arrived, not when it was processed ----------------------------
+
+
+class Backlog:
+    """The sandbox reaching each send ``lag`` seconds after it arrived, as a process starved of CPU does.
+
+    Installed around :func:`whatsapp.sandbox.services.message_send`, after the request was seen: the
+    clock moves on by ``lag`` while the send waits to be processed, and back for the next arrival.
+    """
+
+    def __init__(self, clock: Clock, send_service: Any) -> None:
+        self.clock = clock
+        self.send_service = send_service
+        self.lag = 0.0
+
+    def __call__(self, **kwargs: Any) -> dict[str, Any]:
+        self.clock.now += self.lag
+        try:
+            return self.send_service(**kwargs)
+        finally:
+            self.clock.now -= self.lag
+
+
+@pytest.fixture
+def backlog(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Backlog:
+    late = Backlog(clock, services.message_send)
+    monkeypatch.setattr(services, "message_send", late)
+    return late
+
+
+@pytest.fixture(params=["view", "middleware"])
+def stamped_by(request: pytest.FixtureRequest, settings: Any) -> str:
+    """Where the arrival is stamped: the Graph view as it starts, or the middleware the bench's sandbox runs."""
+    if request.param == "middleware":
+        security = settings.MIDDLEWARE.index("django.middleware.security.SecurityMiddleware")
+        settings.MIDDLEWARE = [
+            *settings.MIDDLEWARE[: security + 1],
+            "whatsapp.sandbox.middleware.SandboxGraphMiddleware",
+            *settings.MIDDLEWARE[security + 1 :],
+        ]
+    return request.param
+
+
+def test_a_send_counts_in_the_second_it_arrived_even_when_processed_after_that_second_ends(
+    client: Any, phone: SandboxPhoneNumber, clock: Clock, backlog: Backlog, stamped_by: str
+) -> None:
+    on_time = [send(client, phone, customer(n)) for n in range(40)]  # arrived in S, processed in S
+    backlog.lag = 1.0
+    late = [send(client, phone, customer(n)) for n in range(40, 81)]  # arrived in S, processed in S + 1
+    backlog.lag = 0.0
+    clock.now += 1
+    next_second = [send(client, phone, customer(n)) for n in range(80)]  # arrived and processed in S + 1
+
+    # S is full at its 80th arrival, whenever the sends were processed; the late ones left S + 1 alone.
+    assert codes(on_time + late) == [200] * 80 + [130429]
+    assert codes(next_second) == [200] * 80
+    detailed = stats(client, detail="1")[phone.phone_number_id]
+    assert detailed["per_second"] == {iso(int(START)): 80, iso(int(START) + 1): 80}
+    assert (detailed["peak_per_second"], detailed["refused_130429"]) == (80, 1)
+    last_late = SandboxMessage.objects.get(wamid=late[-2].json()["messages"][0]["id"])
+    assert last_late.created_at == datetime.datetime.fromtimestamp(START, tz=datetime.UTC)
+
+
+def test_the_pair_rate_refills_up_to_the_arrival_not_the_processing(
+    client: Any, phone: SandboxPhoneNumber, clock: Clock, backlog: Backlog
+) -> None:
+    burst = [send(client, phone, CUSTOMER) for _ in range(45)]
+    clock.now += 5.5  # less than the 6 s one message is paid back in...
+    backlog.lag = 1.0  # ...though more than 6 s have passed when the send is processed
+    too_soon = send(client, phone, CUSTOMER)
+    clock.now += 1
+    in_time = send(client, phone, CUSTOMER)  # arrived 6.5 s after the burst
+
+    assert codes(burst) == [200] * 45
+    assert codes([too_soon, in_time]) == [131056, 200]
+
+
 # --- Pair rate: a token bucket per (number, customer) --------------------------------------------
 
 

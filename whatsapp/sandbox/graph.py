@@ -7,10 +7,13 @@ edge, method). Handlers parse, call one service, and serialise in Meta's shape; 
 a :class:`~.errors.GraphError` rendered as Meta's error body. A send (``POST /{phone}/messages``)
 finds its number and checks the token in one query.
 
-The configured latency is slept after the answer is ready: a send is counted against the
-number's cap when it arrives, as at Meta's front door, and the wait holds neither a lock nor a
-transaction (nor a connection, when Django would close it after the request anyway), so
-concurrent requests overlap.
+A send is counted against the number's cap in the second it arrived, as at Meta's front door:
+the request's arrival is stamped by :class:`~.middleware.SandboxGraphMiddleware`, or by the view
+as it starts when that middleware is not installed (:func:`~.middleware.arrival_stamp`), and the
+send is counted at that time however long the process took to reach its statement. The
+configured latency is slept after the answer is ready, so it delays neither the stamp nor the
+count, and the wait holds neither a lock nor a transaction (nor a connection, when Django would
+close it after the request anyway), so concurrent requests overlap.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from .errors import (
     token_missing,
     unsupported_request,
 )
+from .middleware import arrival_stamp
 from .models import SandboxBusinessAccount, SandboxMedia, SandboxPhoneNumber, SandboxTemplate, SandboxUploadSession
 
 DEFAULT_PAGE_SIZE: Final = 25
@@ -73,12 +77,13 @@ def _error(exc: GraphError) -> JsonResponse:
 
 
 def _graph_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Latency, enablement, CSRF exemption and Meta's error rendering for a Graph endpoint."""
+    """Arrival stamp, latency, enablement, CSRF exemption and Meta's error rendering for a Graph endpoint."""
 
     @csrf_exempt
     @sandbox_enabled
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        arrival_stamp(request)  # unless the middleware did, the earliest this request is seen
         latency = selectors.sandbox_settings_get().latency_ms
         try:
             response = view(request, *args, **kwargs)
@@ -224,7 +229,7 @@ Handler = Callable[[HttpRequest, SandboxBusinessAccount, Any, dict[str, Any]], d
 
 
 def _send(request: HttpRequest, account: SandboxBusinessAccount, phone: SandboxPhoneNumber, params: dict[str, Any]):
-    return services.message_send(phone=phone, body=params)
+    return services.message_send(phone=phone, body=params, arrived_at=arrival_stamp(request))
 
 
 def _media_upload(request: HttpRequest, account: SandboxBusinessAccount, phone: SandboxPhoneNumber, params):

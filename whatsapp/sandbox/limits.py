@@ -13,9 +13,12 @@ each take is atomic (the row is locked by its upsert). Each is a statement of it
 statement that also saves the accepted send (:func:`throughput_take_statement` and
 :func:`pair_take_statement`, chained by :func:`.services.message_send`): a send is one round trip.
 
-Everything here reads the time from :func:`clock`, and so does the accepted message's
-``created_at``: tests replace that one function to put sends in the second they want, and the
-stats' per-second counts agree with what the cap counted.
+The time a send is counted at is its request's arrival, read from :func:`clock` as the sandbox
+first sees the request (:func:`.middleware.arrival_stamp`), not when its statement runs: Meta
+counts a send in the second it arrived, and a busy process may reach the statement in the next.
+The accepted message's ``created_at`` is that time too: tests replace :func:`clock`, the one
+time source, to put sends in the second they want, and the stats' per-second counts agree with
+what the cap counted.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ organization would run for every send and change nothing; they were a fifth of a
 requests under that prefix straight to their view; every other request, the sandbox's pages and
 control API included, goes down the stack as before. The host is still checked against
 ``ALLOWED_HOSTS`` (a 400), and the views keep their own checks (enabled, token, Meta's errors).
+
+It is also where a Graph request's arrival is stamped (:func:`arrival_stamp`): Meta counts a send
+against the number's messages a second in the second it arrived, and a busy sandbox process may
+only reach the send's statement in the next one.
 """
 
 from collections.abc import Callable
@@ -15,8 +19,24 @@ from typing import Final
 from django.http import HttpRequest, HttpResponse
 from django.urls import ResolverMatch, get_script_prefix, resolve, reverse
 
+from . import limits
+
 #: Paths whose view is remembered (one or two per phone number and WABA of a run).
 MAX_PATHS: Final = 1000
+#: The ``request.META`` key (a WSGI extension's dotted name) of a Graph request's arrival time.
+ARRIVED_AT: Final = "whatsapp_sandbox.arrived_at"
+
+
+def arrival_stamp(request: HttpRequest) -> float:
+    """When the sandbox first saw this request, on the limits' clock (:func:`.limits.clock`).
+
+    The first call stamps it: this middleware's, or the Graph view's when the middleware is not
+    installed. Later calls read the same time back.
+    """
+    arrived_at = request.META.get(ARRIVED_AT)
+    if arrived_at is None:
+        arrived_at = request.META[ARRIVED_AT] = limits.clock()
+    return arrived_at
 
 
 class SandboxGraphMiddleware:
@@ -30,6 +50,7 @@ class SandboxGraphMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path_info.startswith(self.prefix):
             return self.get_response(request)
+        arrival_stamp(request)
         request.get_host()  # DisallowedHost (a 400) for a host this server does not serve
         match = self.matches.get(request.path_info)
         if match is None:

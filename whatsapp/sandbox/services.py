@@ -645,15 +645,18 @@ class _Send:
     async_error: int | None = None
 
 
-def message_send(*, phone: SandboxPhoneNumber, body: Any) -> dict[str, Any]:
+def message_send(*, phone: SandboxPhoneNumber, body: Any, arrived_at: float | None = None) -> dict[str, Any]:
     """``POST /{phone_number_id}/messages``: check, accept, and schedule the status webhooks.
 
     The request's shape is checked first (100), then injected faults, then content (template,
     window, recipient), and last Meta's limits (:mod:`.limits`): the number's messages a second
     (130429) and the pair rate to this customer (131056), taken right before the message is
-    saved, so a send refused for its content uses up neither and the accepted instant is the
-    one the cap counted. Some refusals come back as an accepted send followed by a ``failed``
-    status (131026, 131047, 131053), as at Meta.
+    saved, so a send refused for its content uses up neither. Both are taken at ``arrived_at``
+    (on :func:`.limits.clock`; now if not given), when the request reached the sandbox, not when
+    its statement runs: Meta counts a send in the second it arrived, and a CPU-starved process
+    may reach the statement a second later. The accepted message's ``created_at`` is that same
+    instant, so the stats count each second as the cap did. Some refusals come back as an
+    accepted send followed by a ``failed`` status (131026, 131047, 131053), as at Meta.
     """
     if not isinstance(body, dict):
         raise invalid_parameter("The request body must be a JSON object.")
@@ -703,7 +706,7 @@ def message_send(*, phone: SandboxPhoneNumber, body: Any) -> dict[str, Any]:
     elif send.template is None and not window:
         send.async_error = 131047
 
-    accepted_at = limits.clock()
+    accepted_at = limits.clock() if arrived_at is None else arrived_at
     pricing = _pricing(send.template, window=window)
     # A counted async fault may be used up by an accepted send only: when one could apply, the
     # limits are taken first, a statement each; otherwise by the statement that saves the send,
