@@ -37,6 +37,7 @@ from whatsapp.services.pacing import (
     PAIR_INTERVAL,
     LocalPacer,
     RedisPacer,
+    Slot,
     effective_rate,
     pacing_forget,
 )
@@ -148,6 +149,27 @@ def test_a_number_is_paced_at_its_rate_less_the_headroom(account, meta, django_c
     # no second holds more than Meta's 80, and all 120 take at least 119 intervals less one wave.
     assert max(sum(1 for t in times if start <= t < start + 1) for start in times) <= number.messages_per_second
     assert times[-1] - times[0] >= 119 / rate - 0.05
+
+
+def test_a_pump_that_fell_behind_does_not_catch_up_faster_than_the_rate(
+    account, meta, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    """Slots found overdue all at once (the pump's process was starved of CPU) still leave at no
+    more than the number's rate in any one second: Meta would refuse the burst with 130429."""
+    number = account.default_phone_number
+    queue_texts(account, recipients(150), django_capture_on_commit_callbacks)
+    # Every slot already due, as if the pump woke up late for all of them.
+    for pacer_class in (LocalPacer, RedisPacer):
+        monkeypatch.setattr(pacer_class, "book", lambda self, *, number, rate, recipients: [Slot()] * len(recipients))
+
+    dispatch_pump(run_seconds=10)
+
+    times = sorted(at for at, _number, _body in meta.requests)
+    assert len(times) == 150
+    # Released one interval apart at 72 a second (the rate less the headroom); the send threads'
+    # jitter is what the headroom absorbs: no second at Meta's end holds more than its 80.
+    assert max(sum(1 for t in times if start <= t < start + 1) for start in times) <= number.messages_per_second
+    assert times[-1] - times[0] >= 2 * 1.0 - 0.1  # 150 at 72 a second: three windows
 
 
 def test_two_workers_share_one_number_s_rate_through_redis() -> None:

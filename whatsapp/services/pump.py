@@ -76,6 +76,8 @@ MAX_CLAIM: Final = 500
 RUN_SECONDS: Final = 20.0
 #: Requests whose slot falls within this many seconds go out together.
 WAVE: Final = 0.01
+#: A pump that comes round late may send what fell due this long ago at once; older is re-spaced.
+CATCH_UP: Final = 0.05
 #: How often a pump looks for newly queued rows while it has work in hand.
 REFILL_EVERY: Final = 0.25
 #: Seconds before the next pump after one stopped on an unexpected error (not a hot loop on a bug).
@@ -255,6 +257,7 @@ class _Pump:
         self.pool = _send_pool()
         self.scheduled: list[_Job] = []
         self.in_flight: dict[concurrent.futures.Future[Any], _Job] = {}
+        self.next_release: dict[int, float] = {}  # number pk → the earliest its next request may leave
         self.claimed: dict[int, datetime.datetime] = {}  # message id → our claim time
         self.apis: dict[int, CloudAPI] = {}
         self.seq = itertools.count()
@@ -442,10 +445,20 @@ class _Pump:
     # -- release, collect --
 
     def _release(self) -> None:
-        horizon = time.monotonic() + WAVE
+        now = time.monotonic()
+        horizon = now + WAVE
         wave: list[_Job] = []
+        later: list[_Job] = []
         while self.scheduled and self.scheduled[0].at <= horizon:
-            wave.append(heapq.heappop(self.scheduled))
+            job = heapq.heappop(self.scheduled)
+            room_at = self._room_at(job.number, now)
+            if room_at > horizon:
+                job.at = room_at
+                later.append(job)
+            else:
+                wave.append(job)
+        for job in later:
+            heapq.heappush(self.scheduled, job)
         if not wave:
             return
         started = self._mark_started(wave)
@@ -455,6 +468,24 @@ class _Pump:
                 continue
             future = self.pool.submit(send_call, self._api(job.number.account), job.call)
             self.in_flight[future] = job
+
+    def _room_at(self, number: PhoneNumber, now: float) -> float:
+        """When a request from ``number`` may leave: now (and counted), or later.
+
+        The slots booked in Redis are spaced at the number's rate, but a pump that fell behind (a
+        busy machine, a slow query) finds several slots overdue at once, and sending them together
+        would put more than the number's cap into one second at Meta's end (130429). So the
+        releases are also spaced here, per number, at the same rate: overdue requests leave one
+        interval apart, as they were booked. A loop that comes round late may still send what
+        fell due in the last :data:`CATCH_UP` seconds at once (so a slow loop keeps the rate),
+        a few messages, which the rate's headroom absorbs.
+        """
+        interval = 1.0 / effective_rate(number.messages_per_second)
+        due = self.next_release.get(number.pk, now)
+        if due > now + WAVE:
+            return due
+        self.next_release[number.pk] = max(due, now - CATCH_UP) + interval
+        return now
 
     def _mark_started(self, wave: Sequence[_Job]) -> set[int]:
         """``sending_at`` on the rows still claimed by this pump (the sweeper may have taken one
