@@ -247,6 +247,7 @@ class _Job:
     message: Message = field(compare=False)
     number: PhoneNumber = field(compare=False)
     call: SendCall | None = field(compare=False, default=None)
+    respaced: bool = field(compare=False, default=False)  # ``at`` is a slot of the pump's own (_local_slot)
 
 
 class _Pump:
@@ -451,12 +452,12 @@ class _Pump:
         later: list[_Job] = []
         while self.scheduled and self.scheduled[0].at <= horizon:
             job = heapq.heappop(self.scheduled)
-            room_at = self._room_at(job.number, now)
-            if room_at > horizon:
-                job.at = room_at
-                later.append(job)
-            else:
+            at = job.at if job.respaced else self._local_slot(job.number, now)
+            if at <= horizon:
                 wave.append(job)
+            else:
+                job.at, job.respaced = at, True
+                later.append(job)
         for job in later:
             heapq.heappush(self.scheduled, job)
         if not wave:
@@ -469,23 +470,20 @@ class _Pump:
             future = self.pool.submit(send_call, self._api(job.number.account), job.call)
             self.in_flight[future] = job
 
-    def _room_at(self, number: PhoneNumber, now: float) -> float:
-        """When a request from ``number`` may leave: now (and counted), or later.
+    def _local_slot(self, number: PhoneNumber, now: float) -> float:
+        """When a request from ``number`` may leave, spaced here too at the number's rate.
 
-        The slots booked in Redis are spaced at the number's rate, but a pump that fell behind (a
-        busy machine, a slow query) finds several slots overdue at once, and sending them together
-        would put more than the number's cap into one second at Meta's end (130429). So the
-        releases are also spaced here, per number, at the same rate: overdue requests leave one
-        interval apart, as they were booked. A loop that comes round late may still send what
-        fell due in the last :data:`CATCH_UP` seconds at once (so a slow loop keeps the rate),
-        a few messages, which the rate's headroom absorbs.
+        The slots booked in Redis are spaced at the rate, but a pump that fell behind (a busy
+        machine, a slow query) finds several slots overdue at once, and sending them together
+        would put more than the number's cap into one second at Meta's end (130429). So each
+        release takes a slot of this pump's as well, one interval after the last: what fell due
+        within :data:`CATCH_UP` goes now (so a loop that comes round late keeps the rate, the
+        few extra absorbed by the rate's headroom), anything older is spread out again.
         """
         interval = 1.0 / effective_rate(number.messages_per_second)
-        due = self.next_release.get(number.pk, now)
-        if due > now + WAVE:
-            return due
-        self.next_release[number.pk] = max(due, now - CATCH_UP) + interval
-        return now
+        slot = max(self.next_release.get(number.pk, now), now - CATCH_UP)
+        self.next_release[number.pk] = slot + interval
+        return slot
 
     def _mark_started(self, wave: Sequence[_Job]) -> set[int]:
         """``sending_at`` on the rows still claimed by this pump (the sweeper may have taken one
