@@ -66,7 +66,7 @@ class Pacer(Protocol):
 def effective_rate(messages_per_second: int) -> float:
     """The rate to pace at: Meta's cap less ``WHATSAPP_PACE_HEADROOM`` (a margin for network jitter,
     which bunches evenly spaced requests at Meta's end)."""
-    headroom = float(getattr(settings, "WHATSAPP_PACE_HEADROOM", 0.9))
+    headroom = float(getattr(settings, "WHATSAPP_PACE_HEADROOM", 0.85))
     return max(1.0, messages_per_second * min(max(headroom, 0.1), 1.0))
 
 
