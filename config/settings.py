@@ -133,10 +133,6 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# A pool process whose memory grew past this (KiB) after a task is replaced by a fresh one: what a
-# bulk send's writing left allocated is not carried into the next dispatch pump (Python keeps the
-# memory it freed). Empty: never.
-CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=125 * 1024) or None
 # Celery's Django fix-up closes the database connections around every task unless this is set; with
 # it, once in so many tasks. Between those, CONN_MAX_AGE and CONN_HEALTH_CHECKS decide (config/celery.py).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
