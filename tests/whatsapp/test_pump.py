@@ -172,6 +172,40 @@ def test_a_pump_that_fell_behind_does_not_catch_up_faster_than_the_rate(
     assert times[-1] - times[0] >= 2 * 1.0 - 0.1  # 150 at 68 a second: three windows
 
 
+class StalledPool:
+    """The pump's thread pool, except that no thread gets to run before ``until``: a process that
+    got no CPU (or whose interpreter lock another thread held) for that long, then all at once."""
+
+    def __init__(self, pool, seconds: float) -> None:
+        self.pool = pool
+        self.until = time.monotonic() + seconds
+
+    def submit(self, fn, *args):
+        def late():
+            time.sleep(max(0.0, self.until - time.monotonic()))
+            return fn(*args)
+
+        return self.pool.submit(late)
+
+
+def test_send_threads_that_ran_late_do_not_send_in_a_burst(
+    account, meta, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    """Requests released on time but run late by their threads still leave at the number's pace:
+    each thread checks the last second's starts right before its request goes."""
+    number = account.default_phone_number
+    queue_texts(account, recipients(150), django_capture_on_commit_callbacks)
+    real_pool = pump_module._send_pool()
+    monkeypatch.setattr(pump_module, "_send_pool", lambda: StalledPool(real_pool, 1.5))
+
+    dispatch_pump(run_seconds=10)
+
+    times = sorted(at for at, _number, _body in meta.requests)
+    assert len(times) == 150
+    # About 100 were released during the stall; they leave 68 in the first second, the rest after.
+    assert max(sum(1 for t in times if start <= t < start + 1) for start in times) <= number.messages_per_second
+
+
 def test_two_workers_share_one_number_s_rate_through_redis() -> None:
     one, two = RedisPacer(settings.REDIS_URL), RedisPacer(settings.REDIS_URL)
     slots = []  # when each message may go, in absolute time

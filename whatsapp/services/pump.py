@@ -30,6 +30,7 @@ next one while work remains.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import datetime
@@ -240,6 +241,52 @@ def _send_pool() -> concurrent.futures.ThreadPoolExecutor:
         return _executor
 
 
+class _SendGate:
+    """The starts of this process's requests per number over the last second, checked by the send
+    thread itself right before its request leaves.
+
+    The pump releases each request at its slot, but a thread may only get to run it later (the
+    process short of CPU, the interpreter's lock held by another thread), and requests delayed
+    together would leave together: more than the number's rate in one second at Meta's end
+    (130429). Past the rate, a thread waits here until the oldest start leaves the window.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._starts: dict[int, collections.deque[float]] = defaultdict(collections.deque)
+
+    def enter(self, key: int, limit: int) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                starts = self._starts[key]
+                while starts and starts[0] <= now - 1.0:
+                    starts.popleft()
+                if len(starts) < limit:
+                    starts.append(now)
+                    return
+                wait = starts[0] + 1.0 - now
+            time.sleep(wait)
+
+
+_gate: _SendGate | None = None
+_gate_pid: int | None = None
+
+
+def _send_gate() -> _SendGate:
+    """This process's gate, shared by its successive pumps (a forked child builds its own)."""
+    global _gate, _gate_pid
+    with _executor_lock:
+        if _gate is None or _gate_pid != os.getpid():
+            _gate, _gate_pid = _SendGate(), os.getpid()
+        return _gate
+
+
+def _gated_send(gate: _SendGate, number: PhoneNumber, api: CloudAPI, call: SendCall) -> Any:
+    gate.enter(number.pk, max(1, math.floor(effective_rate(number.messages_per_second))))
+    return send_call(api, call)
+
+
 @dataclass(order=True)
 class _Job:
     at: float
@@ -258,6 +305,7 @@ class _Pump:
         self.pool = _send_pool()
         self.scheduled: list[_Job] = []
         self.in_flight: dict[concurrent.futures.Future[Any], _Job] = {}
+        self.gate = _send_gate()
         self.next_release: dict[int, float] = {}  # number pk → the earliest its next request may leave
         self.claimed: dict[int, datetime.datetime] = {}  # message id → our claim time
         self.apis: dict[int, CloudAPI] = {}
@@ -467,7 +515,7 @@ class _Pump:
             if job.message.pk not in started:  # the sweeper took it back: not ours any more
                 self._forget(job.message.pk)
                 continue
-            future = self.pool.submit(send_call, self._api(job.number.account), job.call)
+            future = self.pool.submit(_gated_send, self.gate, job.number, self._api(job.number.account), job.call)
             self.in_flight[future] = job
 
     def _local_slot(self, number: PhoneNumber, now: float) -> float:
