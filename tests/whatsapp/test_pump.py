@@ -35,6 +35,8 @@ from whatsapp.services.dispatch import message_template_queue, message_text_queu
 from whatsapp.services.pacing import (
     PAIR_BURST,
     PAIR_INTERVAL,
+    SLOWDOWN_FACTOR,
+    SLOWDOWN_FLOOR,
     LocalPacer,
     RedisPacer,
     Slot,
@@ -228,6 +230,25 @@ def test_one_recipient_gets_a_burst_then_waits_for_the_pair_rate(pacer_class: st
     assert slots[-1].defer is None  # another recipient is not held back
     # Deferred messages took no slot of the number's.
     assert slots[-1].delay == pytest.approx(PAIR_BURST / 80.0, abs=0.01)
+
+
+@pytest.mark.parametrize("pacer_class", ["redis", "local"])
+def test_throughput_refusals_compound_the_slow_down_down_to_a_floor(pacer_class: str) -> None:
+    pacer = RedisPacer(settings.REDIS_URL) if pacer_class == "redis" else LocalPacer()
+
+    def gap(number: str) -> float:
+        first, second = pacer.book(number=number, rate=80.0, recipients=recipients(2, 500))
+        return second.delay - first.delay
+
+    assert gap("steady") == pytest.approx(1 / 80, abs=0.002)
+    pacer.slow_down(number="refused", pause=0)
+    assert gap("refused") == pytest.approx(1 / (80 * SLOWDOWN_FACTOR), abs=0.002)
+    pacer.slow_down(number="refused", pause=0)
+    assert gap("refused") == pytest.approx(1 / (80 * SLOWDOWN_FACTOR**2), abs=0.002)
+    for _ in range(10):
+        pacer.slow_down(number="refused", pause=0)
+    assert gap("refused") == pytest.approx(1 / (80 * SLOWDOWN_FLOOR), abs=0.002)
+    assert gap("steady") == pytest.approx(1 / 80, abs=0.002)  # another number is not slowed
 
 
 def test_messages_past_the_pair_burst_wait_in_the_queue_not_in_the_worker(

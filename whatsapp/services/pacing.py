@@ -33,9 +33,13 @@ from django.db import connection
 #: 45 that must be paid back; fewer keeps clear of 131056 and of annoying the customer).
 PAIR_INTERVAL: Final = 6.0
 PAIR_BURST: Final = 10
-#: After a 130429 the number is paced at this fraction of its rate for :data:`SLOWDOWN_SECONDS`.
-SLOWDOWN_FACTOR: Final = 0.5
-SLOWDOWN_SECONDS: Final = 60
+#: Each 130429 multiplies the number's pace by this (down to :data:`SLOWDOWN_FLOOR`); the pace comes
+#: back in full :data:`SLOWDOWN_SECONDS` after the last one. One refusal, often jitter bunching a few
+#: requests into one second, costs a quarter of the pace for a few seconds; refusals that keep coming
+#: compound (0.75, 0.56, 0.42, …) until they stop.
+SLOWDOWN_FACTOR: Final = 0.75
+SLOWDOWN_FLOOR: Final = 0.25
+SLOWDOWN_SECONDS: Final = 15
 #: Keys outlive the longest booking by this much (then an idle number starts fresh).
 KEY_TTL: Final = 120
 
@@ -128,6 +132,15 @@ return 1
 """
 
 
+#: KEYS[1] a number's slow-down factor; ARGV: factor, floor, TTL. The factor, compounded.
+_SLOW: Final = """
+local f = tonumber(redis.call('GET', KEYS[1]) or '1') * tonumber(ARGV[1])
+if f < tonumber(ARGV[2]) then f = tonumber(ARGV[2]) end
+redis.call('SET', KEYS[1], string.format('%.6f', f), 'EX', tonumber(ARGV[3]))
+return string.format('%.6f', f)
+"""
+
+
 class RedisPacer:
     """The limiter every worker shares, in Redis (one script call per booking)."""
 
@@ -139,6 +152,7 @@ class RedisPacer:
         self._book = self._client.register_script(_BOOK)
         self._ahead = self._client.register_script(_AHEAD)
         self._push = self._client.register_script(_PUSH)
+        self._slow = self._client.register_script(_SLOW)
 
     def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         try:
@@ -160,10 +174,7 @@ class RedisPacer:
 
     def slow_down(self, *, number: str, pause: float = 1.0) -> None:
         prefix = _prefix()
-        try:
-            self._client.set(f"{prefix}:{number}:slow", SLOWDOWN_FACTOR, ex=SLOWDOWN_SECONDS)
-        except self._errors as exc:
-            raise PacerUnavailable(str(exc)) from exc
+        self._call(self._slow, [f"{prefix}:{number}:slow"], [SLOWDOWN_FACTOR, SLOWDOWN_FLOOR, SLOWDOWN_SECONDS])
         self._call(self._push, [f"{prefix}:{number}"], [pause, KEY_TTL])
 
     def pair_hold(self, *, number: str, recipient: str, seconds: float) -> None:
@@ -187,15 +198,16 @@ class LocalPacer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tat: dict[str, float] = {}
-        self._slow_until: dict[str, float] = {}
+        self._slow: dict[str, tuple[float, float]] = {}  # number → (factor, until)
 
     def book(self, *, number: str, rate: float, recipients: Sequence[str]) -> list[Slot]:
         tolerance = (PAIR_BURST - 1) * PAIR_INTERVAL
         with self._lock:
             now = time.time()
             interval = 1.0 / rate
-            if self._slow_until.get(number, 0.0) > now:
-                interval /= SLOWDOWN_FACTOR
+            factor, until = self._slow.get(number, (1.0, 0.0))
+            if until > now:
+                interval /= factor
             tat = max(self._tat.get(number, 0.0), now)
             slots = []
             for recipient in recipients:
@@ -217,7 +229,9 @@ class LocalPacer:
     def slow_down(self, *, number: str, pause: float = 1.0) -> None:
         with self._lock:
             now = time.time()
-            self._slow_until[number] = now + SLOWDOWN_SECONDS
+            factor, until = self._slow.get(number, (1.0, 0.0))
+            factor = max((factor if until > now else 1.0) * SLOWDOWN_FACTOR, SLOWDOWN_FLOOR)
+            self._slow[number] = (factor, now + SLOWDOWN_SECONDS)
             self._tat[number] = max(self._tat.get(number, 0.0), now + pause)
 
     def pair_hold(self, *, number: str, recipient: str, seconds: float) -> None:
