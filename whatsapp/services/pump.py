@@ -75,9 +75,8 @@ HORIZON: Final = 2.0
 MAX_CLAIM: Final = 500
 #: A pump returns its worker after this long (then the next pump task carries on).
 RUN_SECONDS: Final = 20.0
-#: Requests whose slot falls within this many seconds go out together (one UPDATE marks a wave
-#: started; the send threads' gate keeps a wave from exceeding the number's pace).
-WAVE: Final = 0.025
+#: Requests whose slot falls within this many seconds go out together.
+WAVE: Final = 0.01
 #: A pump that comes round late may send what fell due this long ago at once; older is re-spaced.
 CATCH_UP: Final = 0.05
 #: How often a pump looks for newly queued rows while it has work in hand.
