@@ -535,24 +535,27 @@ class _Pump:
 
     def _mark_started(self, wave: Sequence[_Job]) -> set[int]:
         """``sending_at`` on the rows still claimed by this pump (the sweeper may have taken one
-        back, and another pump claimed it since); their ids."""
+        back, and another pump claimed it since); their ids.
+
+        One conditional ``UPDATE … RETURNING`` per claim (usually one a wave): each row is checked
+        and marked under its own row lock, so a row the sweeper took back is not returned. No
+        webhook can name these rows yet (nothing was sent), so the drain never holds them.
+        """
         by_claim: dict[datetime.datetime, list[int]] = defaultdict(list)
         for job in wave:
             by_claim[self.claimed[job.message.pk]].append(job.message.pk)
-        now = timezone.now()
+        adapt = connection.ops.adapt_datetimefield_value  # as the ORM would write them (SQLite: UTC text)
+        now = adapt(timezone.now())
+        table = Message._meta.db_table
         started: set[int] = set()
-        with transaction.atomic():
+        with connection.cursor() as cursor:
             for claimed_at, ids in by_claim.items():
-                ours = list(
-                    Message.objects.filter(
-                        pk__in=ids, status=MessageStatus.SENDING, sending_at__isnull=True, claimed_at=claimed_at
-                    )
-                    .order_by("pk")  # the drain's lock order (no deadlock with it)
-                    .select_for_update()
-                    .values_list("pk", flat=True)
+                cursor.execute(
+                    f"UPDATE {table} SET sending_at = %s WHERE id IN ({', '.join(['%s'] * len(ids))})"  # noqa: S608
+                    " AND status = %s AND sending_at IS NULL AND claimed_at = %s RETURNING id",
+                    [now, *ids, MessageStatus.SENDING, adapt(claimed_at)],
                 )
-                Message.objects.filter(pk__in=ours).update(sending_at=now)
-                started.update(ours)
+                started.update(pk for (pk,) in cursor.fetchall())
         return started
 
     def _collect(self) -> None:
