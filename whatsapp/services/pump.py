@@ -13,7 +13,10 @@ messages are queued). In a loop it
    recipients whose pair rate is used up wait for a later batch (``send_after``);
 3. **prepares** each request (uploads a header file when it has one) and **releases** each at its
    slot: the rows about to go get ``sending_at`` in one conditional UPDATE (a row the sweeper took
-   back is not sent), then the HTTP call runs on a thread pool with the process's pooled client;
+   back is not sent), then the HTTP call runs on a thread pool with the process's pooled client.
+   Slots a late pump finds overdue are spread out again at the number's rate (:meth:`_Pump._local_slot`),
+   and each thread checks its number's last second before its request leaves (:class:`_SendGate`):
+   a busy process never sends a number's requests in a burst Meta would refuse (130429);
 4. **records** the answers: wamids in one UPDATE per round; retryable errors queue the row again
    after a backoff (130429 also slows the number down, 131056 holds the recipient back); permanent
    ones fail the row and release its credits; no answer leaves the row for the webhook.
