@@ -712,16 +712,19 @@ def message_send(*, phone: SandboxPhoneNumber, body: Any, arrived_at: float | No
     # limits are taken first, a statement each; otherwise by the statement that saves the send,
     # where the database can do it all in one (PostgreSQL).
     at_once = send.async_error is not None or not any(fault.mode == FaultMode.ASYNC for fault in faults)
+    # The row's values, read when it is written (an async fault consumed below changes ``send``).
+    outbound = functools.partial(
+        _outbound_values,
+        phone=phone,
+        wa_id=recipient,
+        body=body,
+        send=send,
+        callback_data=callback_data,
+        pricing=pricing,
+        at=accepted_at,
+    )
     if at_once and connection.vendor == "postgresql":
-        values = _outbound_values(
-            phone=phone,
-            wa_id=recipient,
-            body=body,
-            send=send,
-            callback_data=callback_data,
-            pricing=pricing,
-            at=accepted_at,
-        )
+        values = outbound()
         _outbound_insert_within_limits(values, phone=phone, recipient=recipient, now=accepted_at)
     else:
         _limits_take(phone=phone, recipient=recipient, now=accepted_at)
@@ -729,15 +732,7 @@ def message_send(*, phone: SandboxPhoneNumber, body: Any, arrived_at: float | No
             if send.async_error is None:
                 fault = _fault_consume(faults, mode=FaultMode.ASYNC)
                 send.async_error = int(fault.code) if fault is not None else None
-            values = _outbound_values(
-                phone=phone,
-                wa_id=recipient,
-                body=body,
-                send=send,
-                callback_data=callback_data,
-                pricing=pricing,
-                at=accepted_at,
-            )
+            values = outbound()
             _outbound_insert(values)
         except BaseException:
             limits.throughput_release(phone=phone, now=accepted_at)

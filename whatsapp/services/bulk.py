@@ -317,7 +317,7 @@ def bulk_send_run(*, bulk_id: int) -> BulkSend | None:
     try:
         context = send_context(organization=bulk.organization, module=bulk.module, template=bulk.template)
     except NotificationRefused as refusal:
-        skipped = [Skipped(pk, str(pk), refusal.code, refusal.message).as_dict() for pk in bulk.target_ids]
+        skipped = [item.as_dict() for item in _all_refused(bulk.target_ids, refusal)]
         BulkSend.objects.filter(pk=bulk.pk).update(
             state=BulkSend.State.FAILED, error=refusal.message, skipped=skipped, finished_at=timezone.now()
         )
@@ -347,6 +347,10 @@ def bulk_send_parts_run(*, bulk_id: int) -> int:
     except NotificationRefused as refusal:  # e.g. the template was deleted since the bulk started
         context = refusal
     return _parts_write(bulk, context)
+
+
+def _all_refused(ids: Sequence[int], refusal: NotificationRefused) -> list[Skipped]:
+    return [Skipped(pk, str(pk), refusal.code, refusal.message) for pk in ids]
 
 
 def _bulk_get(bulk_id: int) -> BulkSend | None:
@@ -406,7 +410,7 @@ def _part_ids(bulk: BulkSend, part: BulkSendPart) -> list[int]:
 def _part_write(bulk: BulkSend, context: SendContext | NotificationRefused, part: BulkSendPart) -> list[Skipped]:
     ids = _part_ids(bulk, part)
     if isinstance(context, NotificationRefused):
-        return [Skipped(pk, str(pk), context.code, context.message) for pk in ids]
+        return _all_refused(ids, context)
     written_field = "document_id" if bulk.target == BulkSend.Target.DOCUMENTS else "contact_id"
     done = set(Message.objects.filter(bulk=bulk, **{f"{written_field}__in": ids}).values_list(written_field, flat=True))
     pending: list[tuple[int, str, _Checked]] = []

@@ -227,21 +227,34 @@ def _wake_for_what_is_left() -> None:
 # --- The pump -----------------------------------------------------------------------------------
 
 
-_executor: concurrent.futures.ThreadPoolExecutor | None = None
-_executor_pid: int | None = None
-_executor_lock = threading.Lock()
+@dataclass
+class _Sending:
+    """What this process's pumps share: the HTTP threads and the gate their requests pass."""
+
+    pid: int
+    pool: concurrent.futures.ThreadPoolExecutor
+    gate: _SendGate
+
+
+_sending: _Sending | None = None
+_sending_lock = threading.Lock()
+
+
+def _process_sending() -> _Sending:
+    """This process's :class:`_Sending`; a forked child builds its own."""
+    global _sending
+    with _sending_lock:
+        if _sending is None or _sending.pid != os.getpid():
+            size = max(1, int(getattr(settings, "WHATSAPP_DISPATCH_CONCURRENCY", 100)))
+            pool = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix="whatsapp-send")
+            _sending = _Sending(pid=os.getpid(), pool=pool, gate=_SendGate())
+        return _sending
 
 
 def _send_pool() -> concurrent.futures.ThreadPoolExecutor:
     """This process's threads for HTTP calls (``WHATSAPP_DISPATCH_CONCURRENCY``, default 100):
-    at 100 ms a call, 100 in flight carry 1,000 msg/s. A forked child builds its own."""
-    global _executor, _executor_pid
-    with _executor_lock:
-        if _executor is None or _executor_pid != os.getpid():
-            size = max(1, int(getattr(settings, "WHATSAPP_DISPATCH_CONCURRENCY", 100)))
-            _executor = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix="whatsapp-send")
-            _executor_pid = os.getpid()
-        return _executor
+    at 100 ms a call, 100 in flight carry 1,000 msg/s."""
+    return _process_sending().pool
 
 
 class _SendGate:
@@ -251,7 +264,9 @@ class _SendGate:
     The pump releases each request at its slot, but a thread may only get to run it later (the
     process short of CPU, the interpreter's lock held by another thread), and requests delayed
     together would leave together: more than the number's rate in one second at Meta's end
-    (130429). Past the rate, a thread waits here until the oldest start leaves the window.
+    (130429). Past the rate, a thread waits here until the oldest start leaves the window. (The
+    pump also spreads overdue slots out before releasing them, :meth:`_Pump._local_slot`, so that
+    a backlog waits in its heap rather than in threads sleeping here.)
     """
 
     def __init__(self) -> None:
@@ -270,19 +285,6 @@ class _SendGate:
                     return
                 wait = starts[0] + 1.0 - now
             time.sleep(wait)
-
-
-_gate: _SendGate | None = None
-_gate_pid: int | None = None
-
-
-def _send_gate() -> _SendGate:
-    """This process's gate, shared by its successive pumps (a forked child builds its own)."""
-    global _gate, _gate_pid
-    with _executor_lock:
-        if _gate is None or _gate_pid != os.getpid():
-            _gate, _gate_pid = _SendGate(), os.getpid()
-        return _gate
 
 
 def _gated_send(gate: _SendGate, number: PhoneNumber, api: CloudAPI, call: SendCall) -> Any:
@@ -308,7 +310,7 @@ class _Pump:
         self.pool = _send_pool()
         self.scheduled: list[_Job] = []
         self.in_flight: dict[concurrent.futures.Future[Any], _Job] = {}
-        self.gate = _send_gate()
+        self.gate = _process_sending().gate  # shared by this process's successive pumps
         self.next_release: dict[int, float] = {}  # number pk → the earliest its next request may leave
         self.claimed: dict[int, datetime.datetime] = {}  # message id → our claim time
         self.apis: dict[int, CloudAPI] = {}
