@@ -30,7 +30,7 @@ run: bootstrap
 	$(PY) scripts/run.py
 
 test:
-	scripts/bootstrap.sh --with-chromium
+	scripts/bootstrap.sh --with-chromium --with-compose
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: bootstrap

@@ -4,6 +4,7 @@
 #     .venv/.requirements.sha256 matches requirements.txt, so repeated `make` calls cost nothing.
 #   - WeasyPrint's system libraries (Pango) are present.
 #   - with --with-chromium: /usr/bin/chromium is present (the browser tests drive it).
+#   - with --with-compose: docker-compose is present (the tests validate docker-compose.yml with it).
 # Missing system packages are installed with apt-get when running as root; otherwise it says what to install.
 #
 # Environment: VENV (default .venv), PYTHON (interpreter to build the venv from).
@@ -13,9 +14,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 VENV="${VENV:-.venv}"
 with_chromium=false
+with_compose=false
 for arg in "$@"; do
     case "$arg" in
         --with-chromium) with_chromium=true ;;
+        --with-compose) with_compose=true ;;
         *) echo "bootstrap.sh: unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -105,5 +108,15 @@ if $with_chromium && [ ! -x /usr/bin/chromium ]; then
         apt_install chromium
     else
         say "WARNING: /usr/bin/chromium is missing and we are not root: the browser tests cannot run."
+    fi
+fi
+
+# Only the v1 client is packaged for Debian 12; it validates the file without a Docker engine.
+if $with_compose && ! command -v docker-compose >/dev/null 2>&1; then
+    if can_apt; then
+        say "installing docker-compose to check docker-compose.yml"
+        apt_install docker-compose
+    else
+        say "WARNING: docker-compose is missing and we are not root: the compose file check is skipped."
     fi
 fi
