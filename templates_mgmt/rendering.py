@@ -9,6 +9,7 @@ longer match the mapping (132000) or whose header changed kind (132012).
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,24 +61,21 @@ class TemplateNotSendable(Exception):
 T = TypeVar("T")
 
 
+#: The template's fields the memo depends on.
+_MEMO_STATE = ("components", "field_mapping", "body", "header_text", "parameter_format", "module", "buttons")
+
+
 def _memo(template: MessageTemplate, key: tuple[str, ...], build: Callable[[], T]) -> T:
     """What depends on the template alone — its parsed components, variables, mapped fields —
     worked out once per template instance, not once per document: a bulk send renders thousands
     of documents with one instance. The memo is dropped when the instance's Meta copy, mapping,
     texts or buttons are replaced (a builder editing the instance)."""
-    state = (
-        template.components,
-        template.field_mapping,
-        template.body,
-        template.header_text,
-        template.parameter_format,
-        template.module,
-        template.buttons,
-    )
-    memo = template.__dict__.get("_rendering_memo")
-    if memo is None or any(old is not new for old, new in zip(memo[0], state, strict=True)):
+    attributes = template.__dict__  # as the fields' descriptors would read them, several times a render
+    state = tuple(map(attributes.get, _MEMO_STATE))
+    memo = attributes.get("_rendering_memo")
+    if memo is None or not all(map(operator.is_, memo[0], state)):
         memo = (state, {})
-        template.__dict__["_rendering_memo"] = memo
+        attributes["_rendering_memo"] = memo
     values: dict[tuple[str, ...], Any] = memo[1]
     if key not in values:
         values[key] = build()

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from books.bulk_insert import bulk_insert
+from books.bulk_insert import bulk_insert, model_new
 from books.models import Organization
 from books.services.notifications import notification_create
 from credits.choices import EntryKind, ReservationStatus
@@ -94,7 +94,8 @@ def entry_apply(
     """
     account.balance += amount
     account.reserved += reserved_change
-    return LedgerEntry(
+    return model_new(
+        LedgerEntry,
         organization_id=account.organization_id,
         kind=kind,
         amount=amount,
@@ -188,24 +189,37 @@ def _validated(requests: Sequence[ReservationRequest]) -> list[ReservationReques
 
 @transaction.atomic
 def credits_reserve(
-    *, organization: Organization, requests: Sequence[ReservationRequest], user: AbstractBaseUser | None = None
+    *,
+    organization: Organization,
+    requests: Sequence[ReservationRequest],
+    user: AbstractBaseUser | None = None,
+    new_references: bool = False,
 ) -> list[Reservation]:
     """Hold credits for messages about to be sent, all or nothing; one reservation (and one ledger
     entry) per request, returned in the order asked.
 
     A reference that already has a reservation gets that one back and is not held twice, so a
-    retried send never reserves again. Raises :class:`InsufficientCredits` when the new holds
-    together exceed the available credits; nothing is reserved then.
+    retried send never reserves again. ``new_references`` says the caller knows none can have one
+    (messages inserted in this transaction): they are not looked up, and a reservation that
+    existed after all would fail the transaction on the unique reference instead of being reused.
+    Raises :class:`InsufficientCredits` when the new holds together exceed the available credits;
+    nothing is reserved then.
     """
     requests = _validated(requests)
     if not requests:
         return []
     account = credit_account_lock(organization=organization)
     # Reservations are created under the lock only, so what exists now is all there is.
-    existing = {
-        r.reference: r
-        for r in Reservation.objects.filter(organization=organization, reference__in=[r.reference for r in requests])
-    }
+    existing = (
+        {}
+        if new_references
+        else {
+            r.reference: r
+            for r in Reservation.objects.filter(
+                organization=organization, reference__in=[r.reference for r in requests]
+            )
+        }
+    )
     new = [request for request in requests if request.reference not in existing]
     needed = sum((request.amount for request in new), ZERO)
     available_before = account.available
@@ -215,7 +229,8 @@ def credits_reserve(
         now = timezone.now()
         created = bulk_insert(
             [
-                Reservation(
+                model_new(
+                    Reservation,
                     organization=organization,
                     reference=request.reference,
                     amount=request.amount,

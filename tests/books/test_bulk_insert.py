@@ -6,9 +6,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.db.models import Model
+from django.db.models.signals import post_init
 from django.utils import timezone
 
-from books.bulk_insert import COPY_FROM, bulk_insert
+from books.bulk_insert import COPY_FROM, bulk_insert, model_new
 from credits.models import Reservation
 from tests.books.factories import make_contact, make_organization
 from tests.whatsapp.factories import make_account
@@ -106,3 +107,65 @@ def test_few_rows_and_empty_input():
         [Reservation(organization=organization, reference="wa:one", amount=Decimal("1"), created_at=timezone.now())]
     )
     assert Reservation.objects.get(pk=few[0].pk).reference == "wa:one"
+
+
+def _attributes(instance: Model) -> dict:
+    """The instance's field values as Python holds them, timestamps reduced to whether they are set."""
+    return {
+        field.attname: (value is not None)
+        if isinstance(value := getattr(instance, field.attname), datetime.datetime)
+        else value
+        for field in instance._meta.concrete_fields
+    }
+
+
+def test_model_new_builds_what_the_constructor_builds(django_assert_num_queries):
+    organization = make_organization()
+    account = make_account(organization)
+    contact = make_contact(organization)
+    person = contact.persons.first()
+    fields = {
+        "organization": organization,
+        "account": account,
+        "phone_number_id": account.default_phone_number.pk,
+        "direction": Direction.OUTBOUND,
+        "message_type": MessageType.TEMPLATE,
+        "phone": "+919820012345",
+        "contact": contact,
+        "contact_person": person,
+        "document": None,
+        "status": MessageStatus.QUEUED,
+        "statement_from": datetime.date(2026, 4, 1),
+    }
+
+    built, expected = model_new(Message, **fields), Message(**fields)
+
+    assert _attributes(built) == _attributes(expected)
+    assert built._state.adding and built._state.db is None and built.pk is None
+    assert built.payload == {} and built.payload is not expected.payload  # a fresh default each time
+    with django_assert_num_queries(0):  # related objects passed in are cached, as the constructor does
+        assert (built.organization, built.contact, built.contact_person) == (organization, contact, person)
+    built.save()
+    assert Message.objects.get(pk=built.pk).contact_person_id == person.pk
+
+
+def test_model_new_refuses_what_the_constructor_refuses():
+    organization = make_organization()
+    with pytest.raises(TypeError, match="colour"):
+        model_new(Reservation, organization=organization, colour="red")
+    with pytest.raises(ValueError, match="Organization instance"):
+        model_new(Reservation, organization=make_account(organization))
+
+
+def test_model_new_calls_init_signal_receivers():
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append((sender, instance.reference))
+
+    post_init.connect(receiver, sender=Reservation)
+    try:
+        model_new(Reservation, organization=make_organization(), reference="whatsapp.message:1")
+    finally:
+        post_init.disconnect(receiver, sender=Reservation)
+    assert seen == [(Reservation, "whatsapp.message:1")]

@@ -142,6 +142,18 @@ def test_a_retried_reservation_of_known_references_needs_no_credits(org):
     assert balance(org).available == 0
 
 
+def test_references_said_to_be_new_are_not_looked_up_and_a_known_one_fails_loudly(org):
+    fund(org, "3")
+    credits_reserve(organization=org, requests=[request(1)])
+
+    with pytest.raises(IntegrityError), transaction.atomic():  # never held twice
+        credits_reserve(organization=org, requests=[request(1), request(2)], new_references=True)
+    assert balance(org).reserved == D("1.00")
+    created = credits_reserve(organization=org, requests=[request(2), request(3)], new_references=True)
+    assert [r.reference for r in created] == [request(2).reference, request(3).reference]
+    assert balance(org).reserved == D("3.00")
+
+
 def test_free_messages_are_reserved_at_zero(org):
     reservation = credits_reserve(organization=org, requests=[request(1, "0.00", category="service")])[0]
 

@@ -300,6 +300,44 @@ def test_a_part_taken_back_by_the_sweeper_is_written_once(organization, account,
     assert Reservation.objects.count() == 4
 
 
+def test_a_part_whose_worker_died_after_a_chunk_is_finished_without_its_written_documents(
+    organization, account, helpers, monkeypatch
+) -> None:
+    """The worker commits the first chunk of its part and dies: whoever takes the part over writes
+    only the rest."""
+    monkeypatch.setattr("whatsapp.services.bulk.PART_SIZE", 4)
+    monkeypatch.setattr("whatsapp.services.bulk.CHUNK_SIZE", 2)
+    documents = [make_document(organization) for _ in range(4)]
+    bulk, _ = bulk_send_start(
+        organization=organization, target="documents", module=Module.INVOICES, ids=[d.pk for d in documents]
+    )
+    real_chunk = bulk_module._write_chunk
+
+    class WorkerDied(Exception):
+        pass
+
+    def dying_chunk(bulk, part, pending):
+        if Message.objects.exists():
+            raise WorkerDied
+        return real_chunk(bulk, part, pending)
+
+    monkeypatch.setattr(bulk_module, "_write_chunk", dying_chunk)
+    with pytest.raises(WorkerDied):
+        bulk_send_run(bulk_id=bulk.pk)
+    assert Message.objects.count() == 2
+    monkeypatch.setattr(bulk_module, "_write_chunk", real_chunk)
+    long_ago = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    BulkSendPart.objects.filter(bulk=bulk).update(started_at=long_ago)
+    BulkSend.objects.filter(pk=bulk.pk).update(started_at=long_ago)
+    assert bulk_sends_sweep() == 1
+    bulk_send_run(bulk_id=bulk.pk)
+
+    bulk = BulkSend.objects.get(pk=bulk.pk)
+    assert bulk.state == "done" and bulk.skipped == []
+    assert sorted(Message.objects.values_list("document_id", flat=True)) == sorted(d.pk for d in documents)
+    assert Reservation.objects.count() == 4
+
+
 def test_a_helper_whose_template_was_deleted_skips_its_parts_with_the_reason(organization, account, helpers) -> None:
     documents = [make_document(organization) for _ in range(4)]
     bulk, _ = bulk_send_start(

@@ -394,6 +394,8 @@ def _part_claim(bulk: BulkSend) -> BulkSendPart | None:
             )
             if part is None:
                 return None
+            # Started before: the sweeper took it back from a worker that may have written chunks.
+            part.retaken = part.started_at is not None
             part.started_at = timezone.now()
             taken = BulkSendPart.objects.filter(pk=part.pk, state=BulkSendPart.State.PENDING).update(
                 state=BulkSendPart.State.RUNNING, started_at=part.started_at
@@ -411,8 +413,7 @@ def _part_write(bulk: BulkSend, context: SendContext | NotificationRefused, part
     ids = _part_ids(bulk, part)
     if isinstance(context, NotificationRefused):
         return _all_refused(ids, context)
-    written_field = "document_id" if bulk.target == BulkSend.Target.DOCUMENTS else "contact_id"
-    done = set(Message.objects.filter(bulk=bulk, **{f"{written_field}__in": ids}).values_list(written_field, flat=True))
+    done = _written(bulk, ids) if part.retaken else set()
     pending: list[tuple[int, str, _Checked]] = []
     skipped: list[Skipped] = []
     for pk, label, subject in _subjects(bulk.organization, bulk.target, bulk.module, ids):
@@ -431,6 +432,12 @@ def _part_write(bulk: BulkSend, context: SendContext | NotificationRefused, part
     if pending:
         skipped += _write_chunk(bulk, part, pending)
     return skipped
+
+
+def _written(bulk: BulkSend, ids: Sequence[int]) -> set[int]:
+    """Which of ``ids`` already have their messages in this bulk send."""
+    written_field = "document_id" if bulk.target == BulkSend.Target.DOCUMENTS else "contact_id"
+    return set(Message.objects.filter(bulk=bulk, **{f"{written_field}__in": ids}).values_list(written_field, flat=True))
 
 
 def _part_hold(part: BulkSendPart) -> None:
@@ -490,7 +497,9 @@ def _write_chunk(bulk: BulkSend, part: BulkSendPart, pending: list[tuple[int, st
                 _part_hold(part)
                 messages = messages_queue([message for _pk, _label, group in built for message in group])
                 credits_reserve(
-                    organization=organization, requests=reservation_requests(organization, messages, prices)
+                    organization=organization,
+                    requests=reservation_requests(organization, messages, prices),
+                    new_references=True,  # the messages were inserted just now
                 )
                 BulkSend.objects.filter(pk=bulk.pk).update(
                     sent=F("sent") + len(built), messages_queued=F("messages_queued") + len(messages)

@@ -31,7 +31,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from books.bulk_insert import bulk_insert
+from books.bulk_insert import bulk_insert, model_new
 from books.models import Contact, ContactPerson, Document
 from books.pdf import document_pdf, statement_pdf
 from books.phone import is_valid_e164
@@ -105,7 +105,8 @@ def message_build(
         raise ValidationError(_("Choose a verified WhatsApp number of this organization to send from."))
     if not is_valid_e164(to):
         raise ValidationError({"to": _("“%(to)s” is not a valid mobile number with its country code.") % {"to": to}})
-    return Message(
+    return model_new(
+        Message,
         organization=account.organization,
         account=account,
         phone_number=phone_number,
