@@ -165,7 +165,7 @@ def model_new(model: type[M], **values: Any) -> M:
     else:  # what Model.__init__ does with positional values, without a descriptor call per field
         instance = model.__new__(model)
         instance._state = ModelState()
-        instance.__dict__.update(zip(blueprint.attnames, row))
+        instance.__dict__.update(zip(blueprint.attnames, row, strict=True))
     for field, value in related:
         field.set_cached_value(instance, value)
     return instance
