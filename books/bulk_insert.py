@@ -8,9 +8,11 @@ by psycopg, every field prepared by Django — cost more than everything else th
 from the table's own sequence (one ``nextval`` per row in one query), so the objects get their ids
 exactly as ``bulk_create`` gives them.
 
-The values written are the ones ``bulk_create`` would write: each field's ``pre_save`` (``auto_now``
-dates) and ``get_db_prep_save`` (JSON, encrypted and custom fields), except for Django's own plain
-fields, whose Python values psycopg adapts directly. Signals are not sent, as with ``bulk_create``.
+The values written are the ones ``bulk_create`` would write: each field's ``pre_save`` and
+``get_db_prep_save`` (JSON, encrypted and custom fields), except for Django's own plain fields,
+whose Python values psycopg adapts directly (read from each instance in one call), and the
+``auto_now``/``auto_now_add`` timestamps, which are the statement's instant for every row. Signals
+are not sent, as with ``bulk_create``.
 
 :func:`model_new` builds the instances themselves: ``Model(**values)`` looks up every field's
 keyword, default and descriptor one by one, which for a message's fifty fields cost more than
@@ -19,13 +21,16 @@ rendering it.
 
 from __future__ import annotations
 
+import datetime
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.db import connections, models, router
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
+from django.utils import timezone
 
 M = TypeVar("M", bound=models.Model)
 
@@ -76,9 +81,14 @@ def bulk_insert(objs: Sequence[M]) -> list[M]:
         return model.objects.using(db).bulk_create(objs)
     opts = model._meta
     fields = [field for field in opts.concrete_fields if not getattr(field, "generated", False)]
-    readers = [_reader(field, connection) for field in fields]
+    # The plain fields first, all read in one call; then the ones with a value to work out.
+    plain = [field for field in fields if _is_plain(field)]
+    prepared = [field for field in fields if not _is_plain(field)]
+    pick = _picker([field.attname for field in plain])
+    stamp = timezone.now()  # one instant for the statement's auto_now and auto_now_add dates
+    readers = [_reader(field, connection, stamp) for field in prepared]
     table = connection.ops.quote_name(opts.db_table)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in [*plain, *prepared])
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -89,22 +99,47 @@ def bulk_insert(objs: Sequence[M]) -> list[M]:
             obj.pk = pk
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for obj in objs:
-                copy.write_row([read(obj) for read in readers])
+                copy.write_row((*pick(obj), *(read(obj) for read in readers)))
     for obj in objs:
         obj._state.adding = False
         obj._state.db = db
     return objs
 
 
-def _reader(field: models.Field, connection: Any) -> Callable[[models.Model], Any]:
-    """How to get ``field``'s value for the COPY out of an instance."""
+def _is_plain(field: models.Field) -> bool:
+    """Whether the attribute's value is what the column gets (Django's own plain fields)."""
+    if isinstance(field, models.DateField) and (field.auto_now or field.auto_now_add):
+        return False
+    return field.get_internal_type() in _PLAIN and type(field).__module__.startswith("django.db.models")
+
+
+def _picker(attnames: list[str]) -> Callable[[models.Model], tuple[Any, ...]]:
+    """The values of ``attnames`` out of an instance, as a tuple: from its ``__dict__`` in one call
+    (a new instance holds every field there), through the attributes otherwise."""
+    from_dict = operator.itemgetter(*attnames)
+
+    def pick(obj: models.Model) -> tuple[Any, ...]:
+        try:
+            values = from_dict(obj.__dict__)
+        except KeyError:  # a deferred field: let its descriptor load it
+            values = tuple(getattr(obj, attname) for attname in attnames)
+        return values if len(attnames) > 1 else (values,)
+
+    return pick
+
+
+def _reader(field: models.Field, connection: Any, stamp: datetime.datetime) -> Callable[[models.Model], Any]:
+    """How to get a non-plain ``field``'s value for the COPY out of an instance."""
     attname = field.attname
-    auto_date = isinstance(field, models.DateField) and (field.auto_now or field.auto_now_add)
-    if auto_date:
+    if isinstance(field, models.DateTimeField) and (field.auto_now or field.auto_now_add):
+
+        def stamped(obj: models.Model) -> datetime.datetime:
+            setattr(obj, attname, stamp)  # as pre_save does
+            return stamp
+
+        return stamped
+    if isinstance(field, models.DateField) and (field.auto_now or field.auto_now_add):
         return lambda obj: field.pre_save(obj, True)
-    plain = field.get_internal_type() in _PLAIN and type(field).__module__.startswith("django.db.models")
-    if plain:
-        return lambda obj: getattr(obj, attname)
     return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), connection)
 
 
