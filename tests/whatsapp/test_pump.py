@@ -174,6 +174,40 @@ def test_a_pump_that_fell_behind_does_not_catch_up_faster_than_the_rate(
     assert times[-1] - times[0] >= 2 * 1.0 - 0.1  # 150 at 68 a second: three windows
 
 
+def test_a_pump_that_sends_slower_than_it_books_holds_at_most_a_second_of_sends(
+    account, meta, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    """A busy process releases requests slower than the pacer books slots: the pump claims no more
+    than it can hold (about a second at the number's rate), not the whole queue ahead of time."""
+    number = account.default_phone_number
+    queue_texts(account, recipients(300), django_capture_on_commit_callbacks)
+    rate = effective_rate(number.messages_per_second)
+    real_slot = pump_module._Pump._local_slot
+
+    def half_speed(self, number, now):  # it gets out one request every two intervals
+        slot = real_slot(self, number, now)
+        self.next_release[number.pk] += 1 / rate
+        return slot
+
+    held: list[int] = []
+    real_schedule = pump_module._Pump._schedule
+
+    def schedule(self, number, rows):
+        real_schedule(self, number, rows)
+        held.append(len(self.scheduled))
+
+    monkeypatch.setattr(pump_module._Pump, "_local_slot", half_speed)
+    monkeypatch.setattr(pump_module._Pump, "_schedule", schedule)
+
+    dispatch_pump(run_seconds=3)
+
+    sent = len(meta.requests)
+    assert 80 < sent < 150  # about 34 a second for three seconds
+    assert max(held) <= rate * pump_module.IN_HAND + 1
+    # What it did not send it never claimed: still queued, not waiting in a worker's memory.
+    assert Message.objects.filter(status=MessageStatus.QUEUED).count() >= 300 - sent - rate * pump_module.IN_HAND
+
+
 class StalledPool:
     """The pump's thread pool, except that no thread gets to run before ``until``: a process that
     got no CPU (or whose interpreter lock another thread held) for that long, then all at once."""

@@ -4,9 +4,9 @@ concurrently, so that a slow Graph API (100–300 ms a call) does not cap the ra
 One pump runs as one Celery task (:func:`dispatch_pump`, woken by :func:`dispatch_wake` when
 messages are queued). In a loop it
 
-1. **claims**, for each phone number with due ``queued`` rows, about two seconds of that number's
-   sends (``FOR UPDATE SKIP LOCKED``, then ``queued → sending`` with ``claimed_at``): every row is
-   claimed by one pump only;
+1. **claims**, for each phone number with due ``queued`` rows, up to a second of that number's
+   sends, topped up when less than half a second is left in hand (``FOR UPDATE SKIP LOCKED``, then
+   ``queued → sending`` with ``claimed_at``): every row is claimed by one pump only;
 2. **holds back** what the business portfolio's daily messaging limit would not take (new
    recipients beyond the tier), with a notice for the organization, and **books** the rest with
    the shared pacer (:mod:`whatsapp.services.pacing`): a slot per message at the number's rate,
@@ -74,6 +74,10 @@ logger = logging.getLogger(__name__)
 
 #: Seconds of each number's sends claimed and booked ahead (claims are topped up at half of it).
 HORIZON: Final = 2.0
+#: Seconds of a number's sends, at its rate, a pump holds at most (claimed and not yet released),
+#: however far ahead the slots are booked: a pump that sends slower than it books (a busy machine)
+#: does not pile up rows — and the memory they take — that it then re-spaces.
+IN_HAND: Final = 1.0
 #: Most rows claimed per number per round.
 MAX_CLAIM: Final = 500
 #: A pump returns its worker after this long (then the next pump task carries on).
@@ -371,7 +375,12 @@ class _Pump:
                 "account", "organization"
             )
         }
+        in_hand = collections.Counter(job.number.pk for job in self.scheduled)
         for number in by_pk.values():
+            rate = effective_rate(number.messages_per_second)
+            room = math.ceil(rate * IN_HAND) - in_hand[number.pk]
+            if room < rate * IN_HAND / 2:
+                continue
             try:
                 ahead = self.pacer.booked_ahead(number=number.phone_number_id)
             except PacerUnavailable:
@@ -379,8 +388,7 @@ class _Pump:
                 return True
             if ahead >= HORIZON / 2:
                 continue
-            rate = effective_rate(number.messages_per_second)
-            want = min(MAX_CLAIM, max(1, math.ceil(rate * (HORIZON - ahead))))
+            want = min(MAX_CLAIM, room, max(1, math.ceil(rate * (HORIZON - ahead))))
             rows = self._claim(number, want, now)
             if rows:
                 self._schedule(number, rows)
