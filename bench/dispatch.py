@@ -715,12 +715,26 @@ def _quiesce(stack: Stack, bulk_ids: Sequence[int]) -> dict[str, Any]:
             cancelled += _cancel(bulk_ids)
             break
         time.sleep(0.25)
+    vacuumed = _vacuum()
     return {
         "cancelled": cancelled,
         "in_flight_left": in_flight,
         "purged_tasks": purged,
         "seconds": round(time.monotonic() - started, 2),
+        "vacuum_seconds": vacuumed,
     }
+
+
+def _vacuum() -> float | None:
+    """Vacuum and analyze the database between phases, as autovacuum would in time: a phase's
+    thousands of cancelled rows leave dead entries in the queued-rows index that every claim of
+    the next phase would otherwise step over. Seconds it took (None on SQLite)."""
+    if connection.vendor != "postgresql":
+        return None
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)")
+    return round(time.monotonic() - started, 2)
 
 
 def _crossing(samples: Sequence[Sample], level: float) -> float | None:
