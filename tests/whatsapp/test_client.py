@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import email
 import email.policy
+import http.server
 import json
 import logging
 import os
 import pickle
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -327,6 +329,36 @@ def test_it_downloads_media_with_the_bearer_token() -> None:
     assert graph.only.method == "GET"
     assert str(graph.only.url) == url
     assert graph.only.headers["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_the_pooled_client_reads_a_file_many_reads_long_whole_over_a_real_connection() -> None:
+    """The shared client reads answers in pieces of HTTP_READ_BYTES; a media file dozens of
+    pieces long still arrives whole and unchanged, over a real socket (no MockTransport)."""
+    body = os.urandom(40 * client_module.HTTP_READ_BYTES + 123)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/pdf")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        api = CloudAPI(TOKEN, base_url=base, version=VERSION)  # the process's pooled client
+
+        assert api.download_media(f"{base}/sandbox/media/1") == body
+        assert api.download_media(f"{base}/sandbox/media/2") == body  # again, on the kept-alive connection
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_it_downloads_over_plain_http_only_from_the_configured_host() -> None:
