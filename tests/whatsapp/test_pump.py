@@ -208,6 +208,40 @@ def test_a_pump_that_sends_slower_than_it_books_holds_at_most_a_second_of_sends(
     assert Message.objects.filter(status=MessageStatus.QUEUED).count() >= 300 - sent - rate * pump_module.IN_HAND
 
 
+def test_a_pump_keeps_no_more_requests_in_flight_than_it_has_threads(
+    account, meta, django_capture_on_commit_callbacks, monkeypatch, settings
+) -> None:
+    """A number allowed 1,000 msg/s and a slow Graph API: the pump hands the thread pool no more
+    requests than it has threads. The rest wait in the pump, re-spaced when their turn comes, instead
+    of piling up in the pool's queue (and the worker's memory) to leave late."""
+    settings.WHATSAPP_DISPATCH_CONCURRENCY = 4
+    monkeypatch.setattr(pump_module, "_sending", None)  # this test's own pool, of 4 threads
+    number = account.default_phone_number
+    PhoneNumber.objects.filter(pk=number.pk).update(throughput_level="HIGH")
+    queue_texts(account, recipients(60), django_capture_on_commit_callbacks)
+    answer = meta.__call__
+
+    def slow_answer(request):
+        time.sleep(0.05)
+        return answer(request)
+
+    monkeypatch.setattr(Meta, "__call__", lambda self, request: slow_answer(request))
+    most: list[int] = []
+    real_release = pump_module._Pump._release
+
+    def release(self):
+        real_release(self)
+        most.append(len(self.in_flight))
+
+    monkeypatch.setattr(pump_module._Pump, "_release", release)
+
+    result = dispatch_pump(run_seconds=10)
+
+    assert result.sent == 60
+    assert meta.callbacks() == Counter({str(message.pk): 1 for message in Message.objects.all()})
+    assert max(most) == 4
+
+
 class StalledPool:
     """The pump's thread pool, except that no thread gets to run before ``until``: a process that
     got no CPU (or whose interpreter lock another thread held) for that long, then all at once."""

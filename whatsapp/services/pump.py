@@ -13,7 +13,8 @@ messages are queued). In a loop it
    recipients whose pair rate is used up wait for a later batch (``send_after``);
 3. **prepares** each request (uploads a header file when it has one) and **releases** each at its
    slot: the rows about to go get ``sending_at`` in one conditional UPDATE (a row the sweeper took
-   back is not sent), then the HTTP call runs on a thread pool with the process's pooled client.
+   back is not sent), then the HTTP call runs on a thread pool with the process's pooled client,
+   never more of them in flight than the pool has threads (the rest wait their turn in the pump).
    Slots a late pump finds overdue are spread out again at the number's rate (:meth:`_Pump._local_slot`),
    and each thread checks its number's last second before its request leaves (:class:`_SendGate`):
    a busy process never sends a number's requests in a burst Meta would refuse (130429);
@@ -237,6 +238,7 @@ class _Sending:
 
     pid: int
     pool: concurrent.futures.ThreadPoolExecutor
+    size: int  # the pool's threads: a pump keeps no more requests than that in flight
     gate: _SendGate
 
 
@@ -251,7 +253,7 @@ def _process_sending() -> _Sending:
         if _sending is None or _sending.pid != os.getpid():
             size = max(1, int(getattr(settings, "WHATSAPP_DISPATCH_CONCURRENCY", 100)))
             pool = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix="whatsapp-send")
-            _sending = _Sending(pid=os.getpid(), pool=pool, gate=_SendGate())
+            _sending = _Sending(pid=os.getpid(), pool=pool, size=size, gate=_SendGate())
         return _sending
 
 
@@ -314,7 +316,9 @@ class _Pump:
         self.pool = _send_pool()
         self.scheduled: list[_Job] = []
         self.in_flight: dict[concurrent.futures.Future[Any], _Job] = {}
-        self.gate = _process_sending().gate  # shared by this process's successive pumps
+        sending = _process_sending()
+        self.gate = sending.gate  # shared by this process's successive pumps
+        self.max_in_flight = sending.size
         self.next_release: dict[int, float] = {}  # number pk → the earliest its next request may leave
         self.claimed: dict[int, datetime.datetime] = {}  # message id → our claim time
         self.apis: dict[int, CloudAPI] = {}
@@ -344,7 +348,7 @@ class _Pump:
     def _wait(self) -> None:
         now = time.monotonic()
         wake = self.next_refill if now < self.deadline else now + 0.05
-        if self.scheduled:
+        if self.scheduled and len(self.in_flight) < self.max_in_flight:  # (when full: until one ends)
             wake = min(wake, self.scheduled[0].at - WAVE / 2)
         timeout = min(max(wake - now, 0.0), 0.05)
         if self.in_flight:
@@ -375,7 +379,7 @@ class _Pump:
                 "account", "organization"
             )
         }
-        in_hand = collections.Counter(job.number.pk for job in self.scheduled)
+        in_hand = collections.Counter(job.number.pk for job in [*self.scheduled, *self.in_flight.values()])
         for number in by_pk.values():
             rate = effective_rate(number.messages_per_second)
             room = math.ceil(rate * IN_HAND) - in_hand[number.pk]
@@ -511,7 +515,10 @@ class _Pump:
         horizon = now + WAVE
         wave: list[_Job] = []
         later: list[_Job] = []
-        while self.scheduled and self.scheduled[0].at <= horizon:
+        # No more in flight than there are threads: what a busy process cannot send yet waits here,
+        # claimed and re-spaced when its turn comes, not in the thread pool's queue.
+        room = self.max_in_flight - len(self.in_flight)
+        while self.scheduled and self.scheduled[0].at <= horizon and len(wave) < room:
             job = heapq.heappop(self.scheduled)
             at = job.at if job.respaced else self._local_slot(job.number, now)
             if at <= horizon:
