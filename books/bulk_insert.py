@@ -82,8 +82,10 @@ def bulk_insert(objs: Sequence[M]) -> list[M]:
     opts = model._meta
     fields = [field for field in opts.concrete_fields if not getattr(field, "generated", False)]
     # The plain fields first, all read in one call; then the ones with a value to work out.
-    plain = [field for field in fields if _is_plain(field)]
-    prepared = [field for field in fields if not _is_plain(field)]
+    plain: list[models.Field] = []
+    prepared: list[models.Field] = []
+    for field in fields:
+        (plain if _is_plain(field) else prepared).append(field)
     pick = _picker([field.attname for field in plain])
     stamp = timezone.now()  # one instant for the statement's auto_now and auto_now_add dates
     readers = [_reader(field, connection, stamp) for field in prepared]

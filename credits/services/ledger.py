@@ -210,16 +210,12 @@ def credits_reserve(
         return []
     account = credit_account_lock(organization=organization)
     # Reservations are created under the lock only, so what exists now is all there is.
-    existing = (
-        {}
-        if new_references
-        else {
-            r.reference: r
-            for r in Reservation.objects.filter(
-                organization=organization, reference__in=[r.reference for r in requests]
-            )
+    existing: dict[str, Reservation] = {}
+    if not new_references:
+        references = [request.reference for request in requests]
+        existing = {
+            r.reference: r for r in Reservation.objects.filter(organization=organization, reference__in=references)
         }
-    )
     new = [request for request in requests if request.reference not in existing]
     needed = sum((request.amount for request in new), ZERO)
     available_before = account.available
