@@ -33,6 +33,9 @@ def _setup() -> None:
     import django
 
     django.setup()
+    from config.gc_tuning import gc_tune
+
+    gc_tune()  # as the worker's pool processes are
 
 
 def _round(*, invoices: int, round_no: int, profile: bool) -> dict[str, Any]:

@@ -45,6 +45,9 @@ def _setup() -> None:
     import django
 
     django.setup()
+    from config.gc_tuning import gc_tune
+
+    gc_tune()  # as the worker's pool processes are
 
 
 def _backend_cpu(pid: int | None) -> float | None:

@@ -581,6 +581,7 @@ def _run(args: argparse.Namespace, *, receiver_url: str) -> int:
     from django.db import connections
 
     from bench.database import bench_database
+    from config.gc_tuning import gc_tune
     from whatsapp.sandbox import delivery
 
     meter = Meter()
@@ -594,6 +595,7 @@ def _run(args: argparse.Namespace, *, receiver_url: str) -> int:
                 function = profiles.wrap(function)
             setattr(delivery, name, thread_cpu.wrap("delivery", function))
     app = get_wsgi_application()
+    gc_tune(urlconf=True)  # as config/wsgi.py does in the sandbox's gunicorn
     with bench_database() as where:
         print(f"database: {where}; load before: {Path('/proc/loadavg').read_text().strip()}", file=sys.stderr)
         senders = _seed(args.numbers)

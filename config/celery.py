@@ -8,14 +8,19 @@ that is older than ``CONN_MAX_AGE`` or broken when a request starts and ends; th
 the same when a task starts and ends. Celery's own Django fix-up would close every connection
 around every task (a new PostgreSQL session per task); ``CELERY_DB_REUSE_MAX`` in settings turns
 that down to once in so many tasks.
+
+The collector is tuned (:mod:`config.gc_tuning`) once the worker has loaded its tasks, before it
+forks its pool, and again in each pool process.
 """
 
 import os
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
 from django.db import close_old_connections
+
+from config.gc_tuning import gc_tune
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Celery's Django fix-up runs Django's system checks when a worker starts; the URL checks import the
@@ -37,3 +42,9 @@ def _close_old_connections(task: Task | None = None, **kwargs: Any) -> None:
     if task is not None and getattr(task.request, "is_eager", False):
         return
     close_old_connections()
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _gc_tune(**kwargs: Any) -> None:
+    gc_tune()

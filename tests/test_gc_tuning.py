@@ -1,0 +1,75 @@
+"""The long-running processes freeze what they loaded at startup out of the cycle collector's walks
+(config/gc_tuning.py): each is checked in a fresh interpreter, as gunicorn and Celery start them."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from config.gc_tuning import THRESHOLDS
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+REPORT = """
+import gc, json, sys
+print(json.dumps({
+    "frozen": gc.get_freeze_count(),
+    "threshold": gc.get_threshold(),
+    "urlconf": "config.urls" in sys.modules,
+    "tracked": len(gc.get_objects()),
+}))
+"""
+
+
+def _run(code: str) -> dict:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": "gc-tuning-test-key",
+        "REDIS_URL": "",
+        "CELERY_BROKER_URL": "memory://",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code + REPORT], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_an_interpreter_that_only_sets_django_up_is_not_tuned() -> None:
+    state = _run("import django; django.setup()")
+
+    assert state["frozen"] == 0
+    assert tuple(state["threshold"]) != THRESHOLDS
+
+
+def test_a_web_process_freezes_the_application_and_its_urlconf() -> None:
+    state = _run("import config.wsgi")
+
+    assert state["urlconf"], "the URLconf is imported before the freeze, not by the first request"
+    assert state["frozen"] > 50_000
+    assert state["tracked"] < state["frozen"] / 10, "what startup loaded is out of the collector's walks"
+    assert tuple(state["threshold"]) == THRESHOLDS
+
+
+def test_an_asgi_process_is_tuned_as_a_wsgi_one() -> None:
+    state = _run("import config.asgi")
+
+    assert state["urlconf"]
+    assert state["frozen"] > 50_000
+    assert tuple(state["threshold"]) == THRESHOLDS
+
+
+def test_a_celery_pool_process_freezes_the_tasks_it_loaded() -> None:
+    code = (
+        "from config.celery import app\n"
+        "app.loader.import_default_modules()\n"
+        "from celery.signals import worker_process_init\n"
+        "worker_process_init.send(sender=None)\n"
+    )
+    state = _run(code)
+
+    assert state["frozen"] > 50_000
+    assert state["tracked"] < state["frozen"] / 10
+    assert tuple(state["threshold"]) == THRESHOLDS
