@@ -206,10 +206,19 @@ def _write(args: argparse.Namespace, name: str, report: dict[str, object]) -> No
 
 
 def _machine() -> dict[str, object]:
+    from bench.cpu import speed_probe
+
+    probe = speed_probe()
+    print(
+        f"bench: machine speed probe: arithmetic {probe['arithmetic_ms']:.0f} ms, objects {probe['objects_ms']:.0f} ms"
+        " (CPU, best of 3; compare runs by it)",
+        flush=True,
+    )
     return {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "load_average_at_start": [round(n, 2) for n in os.getloadavg()],
+        "speed_probe": probe,
     }
 
 

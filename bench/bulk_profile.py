@@ -97,10 +97,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions of the last round")
     args = parser.parse_args(argv)
     _setup()
+    from bench.cpu import speed_probe
     from bench.database import bench_database
 
     with bench_database() as where:
-        print(f"database: {where}", file=sys.stderr)
+        print(f"database: {where}; machine speed probe: {speed_probe()}", file=sys.stderr)
         _round(invoices=min(200, args.invoices), round_no=0, profile=False)  # warm-up
         results = [
             _round(invoices=args.invoices, round_no=n, profile=args.profile and n == args.rounds)

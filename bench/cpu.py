@@ -8,6 +8,7 @@ the senders, gunicorn, the Celery worker, PostgreSQL, or something else entirely
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,3 +106,24 @@ class CpuMeter:
         wall = (after.machine_total - before.machine_total) / cores
         used["machine_cores_busy"] = busy / wall if wall > 0 else 0.0
         return used
+
+
+def speed_probe(rounds: int = 3) -> dict[str, float]:
+    """CPU milliseconds (best of ``rounds``) of two fixed workloads, to compare runs made on different
+    days: this machine's speed drifts by a third or more from one session to the next, more for
+    work that allocates (the probe's "objects") than for plain arithmetic ("arithmetic").
+    """
+
+    def timed(work: Callable[[], object]) -> float:
+        best = float("inf")
+        for _round in range(rounds):
+            started = time.process_time()
+            work()
+            best = min(best, time.process_time() - started)
+        return round(best * 1000, 1)
+
+    def objects() -> int:
+        rows = [{"id": n, "name": str(n), "pair": (n, n + 1)} for n in range(200_000)]
+        return sum(len(row["name"]) for row in rows)
+
+    return {"arithmetic_ms": timed(lambda: sum(range(10_000_000))), "objects_ms": timed(objects)}
