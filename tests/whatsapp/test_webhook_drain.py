@@ -37,7 +37,7 @@ from tests.books.factories import make_organization
 from tests.credits.factories import default_prices, fund
 from tests.whatsapp.factories import make_account, make_message
 from whatsapp import tasks
-from whatsapp.choices import MessageStatus
+from whatsapp.choices import AccountStatus, MessageStatus
 from whatsapp.models import Message, WebhookEvent, WhatsAppAccount
 from whatsapp.services import webhooks
 from whatsapp.services.charges import UNSETTLED_AFTER, CreditsFollow, credits_reference, unsettled_credits_close
@@ -182,6 +182,63 @@ def test_the_drain_applies_a_batch_and_closes_every_event_with_two_statements_pe
     assert Counter(sql.split()[0] for sql in on_messages) == {"SELECT": 3, "UPDATE": 3}
     if connection.features.has_select_for_update:  # SQLite has one writer and no row locks
         assert all(sql.endswith("FOR UPDATE") for sql in on_messages if sql.startswith("SELECT"))
+
+
+def account_lookups(queries: CaptureQueriesContext) -> int:
+    table = WhatsAppAccount._meta.db_table
+    return sum(1 for q in queries.captured_queries if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"])
+
+
+@pytest.mark.redis
+def test_the_drain_looks_an_account_up_once_for_all_its_batches(account: WhatsAppAccount) -> None:
+    messages = sent_messages(account, 7)
+    for message in messages:
+        webhook_event_store(body=status_body(account, message))
+
+    with CaptureQueriesContext(connection) as queries:
+        assert webhook_events_drain(batch_size=2) == 7
+
+    assert statuses(messages) == [MessageStatus.DELIVERED] * 7
+    assert account_lookups(queries) == 1  # 4 batches, one lookup
+
+
+@pytest.mark.redis
+def test_the_drain_looks_its_accounts_up_again_after_a_while(
+    account: WhatsAppAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(webhooks, "DRAIN_ACCOUNTS_SECONDS", 0.0)
+    messages = sent_messages(account, 7)
+    for message in messages:
+        webhook_event_store(body=status_body(account, message))
+
+    with CaptureQueriesContext(connection) as queries:
+        assert webhook_events_drain(batch_size=2) == 7
+
+    assert account_lookups(queries) == 4  # one per batch
+
+
+@pytest.mark.redis
+def test_an_account_connected_while_the_drain_runs_gets_its_events_applied(account: WhatsAppAccount) -> None:
+    """A WABA without a live account is not remembered as such from one batch to the next: the
+    account may be connected meanwhile, and its events must not be dropped for the memo's sake."""
+    messages = sent_messages(account, 2)
+    live_status = account.status
+    WhatsAppAccount.objects.filter(pk=account.pk).update(status=AccountStatus.DISCONNECTED)
+    first, second = (webhook_event_store(body=status_body(account, message)) for message in messages)
+    real_batch = webhooks._drain_batch
+
+    def batch_then_connect(**kwargs: Any) -> int:
+        taken = real_batch(**kwargs)
+        WhatsAppAccount.objects.filter(pk=account.pk).update(status=live_status)
+        return taken
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(webhooks, "_drain_batch", batch_then_connect)
+        assert webhook_events_drain(batch_size=1) == 2
+
+    assert WebhookEvent.objects.get(pk=first).error.startswith("no connected account")
+    assert statuses(messages) == [MessageStatus.SENT, MessageStatus.DELIVERED]
+    assert WebhookEvent.objects.get(pk=second).state == "processed"
 
 
 @pytest.mark.redis
