@@ -145,6 +145,9 @@ def price_table_get(*, organization: Organization) -> PriceTable:
     """Every price row that can apply to ``organization``, in one query (for pricing many messages)."""
     own: dict[tuple[str, str], Decimal] = {}
     default: dict[tuple[str, str], Decimal] = {}
-    for row in Price.objects.filter(Q(organization=organization) | Q(organization__isnull=True)):
-        (own if row.organization_id is not None else default)[(row.category, row.country_code)] = row.credits
+    rows = Price.objects.filter(Q(organization=organization) | Q(organization__isnull=True)).values_list(
+        "organization_id", "category", "country_code", "credits"
+    )
+    for organization_id, category, country_code, credits in rows:  # tuples: read per bulk chunk and drain batch
+        (own if organization_id is not None else default)[(category, country_code)] = credits
     return PriceTable(own=own, default=default)
