@@ -409,6 +409,32 @@ def test_an_event_stored_while_the_drain_holds_the_key_is_applied_by_its_last_lo
 
 
 @pytest.mark.redis
+def test_a_drain_running_longer_than_its_key_lives_keeps_it_and_no_second_drain_is_enqueued(
+    client: Client, account: WhatsAppAccount, monkeypatch: pytest.MonkeyPatch, enqueued: list[str]
+) -> None:
+    monkeypatch.setattr(webhooks, "DRAIN_KEY_TTL", 1)
+    first, *steady = sent_messages(account, 5)
+    post(client, status_body(account, first))  # takes the key (1 s) and enqueues the drain
+    drain_batch = webhooks._drain_batch
+    arrivals = iter(steady)
+
+    def slow_batch_then_a_webhook(**kwargs: Any) -> int:
+        taken = drain_batch(**kwargs)
+        time.sleep(0.4)  # 4 batches: the drain outlives the key's first second
+        if (message := next(arrivals, None)) is not None:
+            assert post(client, status_body(account, message)).status_code == 200
+        return taken
+
+    monkeypatch.setattr(webhooks, "_drain_batch", slow_batch_then_a_webhook)
+
+    assert webhook_events_drain(batch_size=1) == 5
+
+    assert enqueued == ["drain"]  # every webhook found the key the running drain kept
+    assert statuses([first, *steady]) == [MessageStatus.DELIVERED] * 5
+    assert cache.add(webhooks._drain_key(), 1, timeout=5)  # released at the end
+
+
+@pytest.mark.redis
 def test_when_the_broker_refuses_the_drain_the_key_is_released_for_the_next_webhook(
     client: Client, account: WhatsAppAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:

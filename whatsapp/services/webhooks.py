@@ -54,8 +54,8 @@ logger = logging.getLogger(__name__)
 UNMATCHED_RETRIES = 5
 #: Events one drain transaction claims and applies.
 DRAIN_BATCH = 100
-#: Seconds the "a drain is queued or running" key lives: a lost drain task holds back the next
-#: one no longer than this (the sweeper still finds the events it left).
+#: Seconds the "a drain is queued or running" key lives, from its last batch: a lost drain task
+#: holds back the next one no longer than this (the sweeper still finds the events it left).
 DRAIN_KEY_TTL = 5
 
 #: Seconds a drain keeps the accounts it looked up, from batch to batch. Under a steady flow of
@@ -199,6 +199,17 @@ def _drain_key() -> str:
     return f"whatsapp:webhook-drain:{connection.settings_dict['NAME']}"
 
 
+def _drain_key_hold(key: str) -> None:
+    """Give the drain key its whole time to live again, after each batch. Under a steady flow of
+    webhooks a drain runs for minutes; once its key expired, the next webhook enqueued a second
+    drain, and a third: they took the worker's other processes and split the events into smaller
+    batches, each paying for its claim, its lookups and its credit locks."""
+    try:
+        cache.touch(key, DRAIN_KEY_TTL)
+    except Exception:  # without the cache every webhook enqueues a drain anyway
+        logger.warning("Could not hold the WhatsApp webhook drain key.", exc_info=True)
+
+
 def _drain_key_release(key: str) -> None:
     try:
         cache.delete(key)
@@ -235,19 +246,23 @@ def webhook_events_drain(*, batch_size: int = DRAIN_BATCH) -> int:
     released: its receiver saw the key held and enqueued nothing. Events stored after the release
     find no key and enqueue a drain of their own. How many events were taken.
     """
+    key = _drain_key()
     try:
-        taken = _drain_until_empty(batch_size=batch_size)
+        taken = _drain_until_empty(batch_size=batch_size, key=key)
     finally:
-        _drain_key_release(_drain_key())
+        _drain_key_release(key)
     return taken + _drain_until_empty(batch_size=batch_size)
 
 
-def _drain_until_empty(*, batch_size: int) -> int:
+def _drain_until_empty(*, batch_size: int, key: str = "") -> int:
+    """Drain batches until a claim finds nothing; ``key``, the drain key, is held meanwhile."""
     taken = 0
     accounts: AccountMemo = {}
     renew_at = time.monotonic() + DRAIN_ACCOUNTS_SECONDS
     while batch := _drain_batch(batch_size=batch_size, accounts=accounts):
         taken += batch
+        if key:
+            _drain_key_hold(key)
         if time.monotonic() >= renew_at:
             accounts = {}
             renew_at = time.monotonic() + DRAIN_ACCOUNTS_SECONDS
