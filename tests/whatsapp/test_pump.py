@@ -21,6 +21,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from books.models import Notification
@@ -435,6 +436,22 @@ def test_a_started_row_is_never_taken_back(account, meta, django_capture_on_comm
     with django_capture_on_commit_callbacks(execute=False):
         assert messages_sweep()["abandoned"] == 0
     assert dispatch_pump(run_seconds=1).sent == 0 and not meta.requests
+
+
+def test_a_pump_reads_its_numbers_again_every_few_seconds_not_at_every_refill(
+    account, meta, django_capture_on_commit_callbacks
+) -> None:
+    queue_texts(account, recipients(200), django_capture_on_commit_callbacks)  # 3 s at 68/s
+
+    with CaptureQueriesContext(connection) as queries:
+        assert dispatch_pump(run_seconds=10).sent == 200
+
+    statements = [q["sql"] for q in queries.captured_queries]
+    refills = sum(1 for sql in statements if sql.startswith("SELECT DISTINCT") and "phone_number_id" in sql)
+    table = PhoneNumber._meta.db_table
+    loads = sum(1 for sql in statements if sql.startswith(f'SELECT "{table}"."id"') and "books_organization" in sql)
+    assert refills >= 8  # four a second
+    assert 1 <= loads <= 1 + refills * pump_module.REFILL_EVERY / pump_module.NUMBERS_SECONDS
 
 
 def test_a_second_pump_leaves_the_work_to_the_running_one(account, meta, django_capture_on_commit_callbacks) -> None:
