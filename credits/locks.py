@@ -18,10 +18,14 @@ def credit_account_lock(*, organization: Organization) -> CreditAccount:
 
     The account is created on first use. It is created *before* the lock is taken, because a
     row that does not exist cannot be locked: two first uses at once both try to insert, one
-    wins, the other reads the winner's row, and both then queue on the same lock.
+    wins, the other reads the winner's row, and both then queue on the same lock. Once it exists
+    (every time but the first), locking it is the only query.
     """
     if not transaction.get_connection().in_atomic_block:
         raise transaction.TransactionManagementError("credit_account_lock() needs a transaction (atomic).")
+    locked = list(CreditAccount.objects.select_for_update().filter(organization=organization))  # one: unique
+    if locked:
+        return locked[0]
     CreditAccount.objects.get_or_create(organization=organization)
     return CreditAccount.objects.select_for_update().get(organization=organization)
 

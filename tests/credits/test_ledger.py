@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from credits.choices import EntryKind, ReservationStatus
+from credits.locks import credit_account_lock
 from credits.models import AppendOnlyError, CreditAccount, LedgerEntry, Price, Reservation
 from credits.selectors import credit_balance_get, ledger_list
 from credits.services import (
@@ -405,6 +406,19 @@ def test_closing_holds_that_are_not_held_takes_no_lock(org, django_assert_num_qu
         assert reservations_close(organization=org, closes=[settle(1), settle(2), release(3)]) == 0
 
     assert not any("FOR UPDATE" in query["sql"] for query in queries.captured_queries)
+
+
+def test_the_credit_lock_creates_the_account_on_first_use_and_then_is_one_statement(org, django_assert_num_queries):
+    CreditAccount.objects.filter(organization=org).delete()
+    with transaction.atomic():
+        created = credit_account_lock(organization=org)
+    assert created.balance == 0 and CreditAccount.objects.filter(organization=org).count() == 1
+
+    with transaction.atomic(), django_assert_num_queries(1) as queries:
+        locked = credit_account_lock(organization=org)
+
+    assert locked.pk == created.pk
+    assert queries.captured_queries[0]["sql"].endswith("FOR UPDATE")
 
 
 # --- Adjusting ---------------------------------------------------------------------------------------------
