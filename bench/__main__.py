@@ -135,14 +135,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     dispatch.add_argument(
         "--dispatch-sandbox-workers",
         type=_bounded(int, 1, 8),
-        default=2,
-        help="the sandbox's gunicorn processes (default 2)",
+        default=1,
+        help="the sandbox's gunicorn processes (default 1)",
     )
     dispatch.add_argument(
         "--dispatch-sandbox-threads",
         type=_bounded(int, 1, 128),
-        default=32,
-        help="threads per sandbox process: requests in flight = rate x latency (default 32)",
+        default=64,
+        help="threads per sandbox process: requests in flight = rate x latency (default 64)",
     )
     dispatch.add_argument(
         "--dispatch-sandbox-delivery-threads",

@@ -270,6 +270,9 @@ WHATSAPP_DISPATCH_CONCURRENCY = env.int("WHATSAPP_DISPATCH_CONCURRENCY", default
 # jitter, which bunches evenly spaced requests on arrival. A worker short of CPU bunches them too:
 # at 90 % the dispatch benchmark still drew 130429s from a busy two-core box, at 85 % none.
 WHATSAPP_PACE_HEADROOM = env.float("WHATSAPP_PACE_HEADROOM", default=0.85)
+# Seconds a webhook drain waits for more events once it has applied every pending one, before it
+# stops: under a steady flow of statuses one drain carries on, instead of a task for every burst.
+WHATSAPP_WEBHOOK_DRAIN_LINGER = env.float("WHATSAPP_WEBHOOK_DRAIN_LINGER", default=1.0)
 
 # --- IM credits ----------------------------------------------------------------------------------
 # Which payment gateway sells IM credits: "stripe" (Stripe Checkout), or "sandbox", a checkout page

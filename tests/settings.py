@@ -48,4 +48,6 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 (whitenoise warns when it is missing)
 CELERY_TASK_ALWAYS_EAGER = False
+# A drain stops as soon as nothing is pending (tests that need the linger set it themselves).
+WHATSAPP_WEBHOOK_DRAIN_LINGER = 0.0
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -435,6 +435,56 @@ def test_a_drain_running_longer_than_its_key_lives_keeps_it_and_no_second_drain_
 
 
 @pytest.mark.redis
+def test_a_lingering_drain_applies_the_next_burst_itself_and_stops_once_nothing_came_for_its_linger(
+    client: Client, account: WhatsAppAccount, monkeypatch: pytest.MonkeyPatch, enqueued: list[str]
+) -> None:
+    first, *later = sent_messages(account, 3)
+    burst = list(later)
+    post(client, status_body(account, first))  # takes the key and enqueues the drain
+    drain_batch = webhooks._drain_batch
+    claims: list[tuple[float, int]] = []
+
+    def batch_then_a_burst_when_idle(**kwargs: Any) -> int:
+        taken = drain_batch(**kwargs)
+        claims.append((time.monotonic(), taken))
+        if not taken and burst:  # all applied, the drain lingers: Meta's next burst arrives
+            for message in (burst.pop(0), burst.pop(0)):
+                assert post(client, status_body(account, message)).status_code == 200
+        return taken
+
+    monkeypatch.setattr(webhooks, "_drain_batch", batch_then_a_burst_when_idle)
+    started = time.monotonic()
+
+    assert webhook_events_drain(linger=0.5) == 3
+
+    assert enqueued == ["drain"]  # the burst found the key the lingering drain held
+    taken = [count for _at, count in claims]
+    assert taken[:3] == [1, 0, 2] and not any(taken[3:])  # applied by the drain itself, not its last look
+    last_event = claims[2][0]
+    assert claims[-1][0] - last_event >= 0.5  # then it waited its linger out
+    assert time.monotonic() - started < 5
+    assert statuses([first, *later]) == [MessageStatus.DELIVERED] * 3
+    assert cache.add(webhooks._drain_key(), 1, timeout=5)  # released at the end
+
+
+@pytest.mark.redis
+def test_a_webhook_applied_inline_is_answered_without_waiting_for_a_linger(
+    client: Client, account: WhatsAppAccount, settings: Any
+) -> None:
+    """With tasks run inline (as throughout this module) the drain runs inside the webhook's
+    request: it must not linger there."""
+    settings.WHATSAPP_WEBHOOK_DRAIN_LINGER = 5.0
+    (message,) = sent_messages(account, 1)
+
+    started = time.monotonic()
+    assert post(client, status_body(account, message)).status_code == 200
+    elapsed = time.monotonic() - started
+
+    assert statuses([message]) == [MessageStatus.DELIVERED]  # applied within the request
+    assert elapsed < 2.5
+
+
+@pytest.mark.redis
 def test_when_the_broker_refuses_the_drain_the_key_is_released_for_the_next_webhook(
     client: Client, account: WhatsAppAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -623,6 +673,71 @@ def test_in_one_batch_the_first_closing_status_of_a_message_decides_its_credits(
 
     # As if each status had been closed on its own: the second finds the hold gone.
     assert holds([failed_first, delivered_first]) == [("released", Decimal("0")), ("settled", Decimal("0.50"))]
+
+
+def credit_closes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many holds each close of the organization's credits ended, one entry per close."""
+    from whatsapp.services import charges
+
+    closes: list[int] = []
+    real = charges.reservations_close
+
+    def counted(**kwargs: Any) -> int:
+        closes.append(len(kwargs["closes"]))
+        return real(**kwargs)
+
+    monkeypatch.setattr(charges, "reservations_close", counted)
+    return closes
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("interval", "closes_expected"),
+    [(None, [4]), (0, [1, 1, 1, 1])],
+    ids=["four-batches-within-a-second", "every-batch-outlives-the-interval"],
+)
+def test_the_drain_closes_the_credits_its_batches_gathered_once_per_interval(
+    account: WhatsAppAccount, monkeypatch: pytest.MonkeyPatch, interval: float | None, closes_expected: list[int]
+) -> None:
+    default_prices()
+    messages = sent_messages(account, 4)
+    reserve(messages)
+    for message in messages:
+        webhook_event_store(body=status_body(account, message))
+    closes = credit_closes(monkeypatch)
+    if interval is not None:
+        monkeypatch.setattr(webhooks, "DRAIN_CREDITS_SECONDS", interval)
+
+    assert webhook_events_drain(batch_size=1) == 4  # four batches
+
+    assert closes == closes_expected
+    assert holds(messages) == [("settled", Decimal("0.50"))] * 4
+
+
+@pytest.mark.redis
+def test_when_a_batch_fails_on_the_database_the_credits_of_the_committed_ones_are_closed(
+    account: WhatsAppAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    default_prices()
+    first, second = sent_messages(account, 2)
+    reserve([first, second])
+    for message in (first, second):
+        webhook_event_store(body=status_body(account, message))
+    real = webhooks._events_apply_together
+    calls = itertools.count()
+
+    def second_batch_loses_its_connection(*args: Any, **kwargs: Any) -> Any:
+        if next(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(webhooks, "_events_apply_together", second_batch_loses_its_connection)
+
+    with pytest.raises(OperationalError):
+        webhook_events_drain(batch_size=1)
+
+    assert holds([first, second]) == [("settled", Decimal("0.50")), ("reserved", Decimal("0"))]
+    assert statuses([first, second]) == [MessageStatus.DELIVERED, MessageStatus.SENT]
 
 
 @pytest.mark.postgres

@@ -26,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -279,16 +279,33 @@ def message_dispatch(*, message_id: int) -> Message | None:
 
 
 def sent_apply(wamids: Mapping[int, str]) -> None:
-    """Store the wamids Meta answered with, in one UPDATE. A fast webhook may have stored one
-    already (matched by callback data): a stored wamid is never replaced.
+    """Store the wamids Meta answered with. A fast webhook may have stored one already (matched by
+    callback data): a stored wamid is never replaced.
 
     The rows are locked first in id order, as the webhook drain locks them
     (:class:`~whatsapp.services.messages.StatusBatch`): a multi-row UPDATE alone locks in the
     order it finds the rows on disk, and against a drain holding some of them that deadlocks.
+    On PostgreSQL the lock and the write are one statement (the ids and wamids as two arrays):
+    Django's ``CASE`` with a ``WHEN`` per row, and the separate locking query, cost the pump more
+    to build than anything else it does per message.
     """
     if not wamids:
         return
-    with transaction.atomic():
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(Message._meta.db_table)
+        ids = sorted(wamids)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH locked AS (SELECT id FROM {table} WHERE id = ANY(%s) AND wamid IS NULL "  # noqa: S608
+                "ORDER BY id FOR UPDATE) "
+                f"UPDATE {table} AS m SET wamid = v.wamid, updated_at = %s "
+                "FROM locked JOIN unnest(%s::bigint[], %s::varchar[]) AS v(id, wamid) ON v.id = locked.id "
+                "WHERE m.id = locked.id",
+                [ids, now, ids, [wamids[pk] for pk in ids]],
+            )
+        return
+    with transaction.atomic():  # SQLite: one writer at a time, the same outcome through Django
         ids = list(
             Message.objects.filter(pk__in=list(wamids), wamid__isnull=True)
             .order_by("pk")
@@ -297,8 +314,7 @@ def sent_apply(wamids: Mapping[int, str]) -> None:
         )
         if ids:
             Message.objects.filter(pk__in=ids).update(
-                wamid=Case(*(When(pk=pk, then=Value(wamids[pk])) for pk in ids)),
-                updated_at=timezone.now(),
+                wamid=Case(*(When(pk=pk, then=Value(wamids[pk])) for pk in ids)), updated_at=now
             )
 
 

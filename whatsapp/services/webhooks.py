@@ -10,10 +10,10 @@ Events are applied in batches: the receiver asks for a drain (:func:`webhook_eve
 one Celery task for however many events arrive while it is queued or running), and the drain
 (:func:`webhook_events_drain`) claims pending events a hundred at a time and applies them
 together: the messages their statuses name are read with one query and written with one
-statement, and the credits the statuses settle are closed after the batch commits, so the
-organization's credit lock is not held during the batch. If the batch raises, each of its events
-is applied again in a savepoint of its own, so one that raises is marked failed without holding
-back the others.
+statement, and the credits the statuses settle are closed after the batch commits (gathered
+over a second of batches), so the organization's credit lock is not held during a batch. If the
+batch raises, each of its events is applied again in a savepoint of its own, so one that raises
+is marked failed without holding back the others.
 
 A status can arrive before the send that caused it has stored its wamid (the webhook races the
 HTTP response). Such a status is matched by ``biz_opaque_callback_data`` (the message id); when
@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
+from django.conf import settings
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.backends.utils import CursorWrapper
@@ -63,6 +64,16 @@ DRAIN_KEY_TTL = 5
 #: batch's accounts up again took a fifth of its CPU. A change of account (disconnected, say)
 #: is seen by the drain within this time.
 DRAIN_ACCOUNTS_SECONDS = 5.0
+
+#: Seconds a drain collects the credits its batches' statuses settle or release before it closes
+#: them (and once more when it stops). Each close takes the organization's credit lock and
+#: writes its ledger entries and account, about seven statements an organization, which for a
+#: batch of a few events cost as much as applying them. Committed statuses whose credits wait
+#: here are closed by the beat sweep should the process die (:func:`unsettled_credits_close`).
+DRAIN_CREDITS_SECONDS = 1.0
+
+#: Seconds between two looks for new events while a drain lingers (``WHATSAPP_WEBHOOK_DRAIN_LINGER``).
+DRAIN_LINGER_POLL = 0.1
 
 #: ``{waba_id: account or None}``, looked up once per drain batch; the accounts found are kept for
 #: the drain's next batches, up to :data:`DRAIN_ACCOUNTS_SECONDS`.
@@ -239,49 +250,87 @@ class RetryLater(Exception):
         self.countdown = countdown
 
 
-def webhook_events_drain(*, batch_size: int = DRAIN_BATCH) -> int:
-    """Apply pending events until there are none, release the drain key, then look once more.
+def webhook_events_drain(*, batch_size: int = DRAIN_BATCH, linger: float | None = None) -> int:
+    """Apply pending events until there are none for ``linger`` seconds
+    (``WHATSAPP_WEBHOOK_DRAIN_LINGER`` by default), release the drain key, then look once more.
 
+    While it lingers the drain holds its key and looks for new events every
+    :data:`DRAIN_LINGER_POLL` seconds, so that under a steady flow of statuses (Meta sends them in
+    bursts) one drain applies them all: a drain for every burst paid for a task, a last look and a
+    close of its credits each time, and drains overlapping split the events into smaller batches.
     The last look catches an event stored after the final empty claim but before the key was
     released: its receiver saw the key held and enqueued nothing. Events stored after the release
     find no key and enqueue a drain of their own. How many events were taken.
     """
+    if linger is None:
+        linger = _linger_default()
     key = _drain_key()
     try:
-        taken = _drain_until_empty(batch_size=batch_size, key=key)
+        taken = _drain_until_empty(batch_size=batch_size, key=key, linger=linger)
     finally:
         _drain_key_release(key)
     return taken + _drain_until_empty(batch_size=batch_size)
 
 
-def _drain_until_empty(*, batch_size: int, key: str = "") -> int:
-    """Drain batches until a claim finds nothing; ``key``, the drain key, is held meanwhile."""
+def _linger_default() -> float:
+    """``WHATSAPP_WEBHOOK_DRAIN_LINGER``; none when tasks run inline (``CELERY_TASK_ALWAYS_EAGER``):
+    the drain would then hold the webhook's own request, and Meta waits for its 200."""
+    from whatsapp.tasks import webhook_events_drain_task
+
+    if webhook_events_drain_task.app.conf.task_always_eager:
+        return 0.0
+    return settings.WHATSAPP_WEBHOOK_DRAIN_LINGER
+
+
+def _drain_until_empty(*, batch_size: int, key: str = "", linger: float = 0.0) -> int:
+    """Drain batches until claims have found nothing for ``linger`` seconds (at once: one empty
+    claim); ``key``, the drain key, is held meanwhile. The credits the batches settle are closed
+    every :data:`DRAIN_CREDITS_SECONDS` and at the end."""
     taken = 0
     accounts: AccountMemo = {}
     renew_at = time.monotonic() + DRAIN_ACCOUNTS_SECONDS
-    while batch := _drain_batch(batch_size=batch_size, accounts=accounts):
-        taken += batch
-        if key:
-            _drain_key_hold(key)
-        if time.monotonic() >= renew_at:
-            accounts = {}
-            renew_at = time.monotonic() + DRAIN_ACCOUNTS_SECONDS
-        else:  # an account not found may be connected by the next batch: only the found ones are kept
-            accounts = {waba_id: account for waba_id, account in accounts.items() if account is not None}
+    credits = CreditsFollow()
+    close_at = time.monotonic() + DRAIN_CREDITS_SECONDS
+    idle_since: float | None = None
+    try:
+        while True:
+            batch = _drain_batch(batch_size=batch_size, accounts=accounts, credits=credits)
+            now = time.monotonic()
+            if batch:
+                taken += batch
+                idle_since = None
+            else:
+                idle_since = now if idle_since is None else idle_since
+                if now - idle_since >= linger:
+                    break
+            if key:
+                _drain_key_hold(key)
+            if credits and now >= close_at:
+                _credits_close(credits)
+                close_at = now + DRAIN_CREDITS_SECONDS
+            if now >= renew_at:
+                accounts = {}
+                renew_at = now + DRAIN_ACCOUNTS_SECONDS
+            else:  # an account not found may be connected by the next batch: only the found ones are kept
+                accounts = {waba_id: account for waba_id, account in accounts.items() if account is not None}
+            if not batch:
+                time.sleep(DRAIN_LINGER_POLL)
+    finally:  # a batch that raised rolled back alone: the earlier ones' credits are closed
+        _credits_close(credits)
     return taken
 
 
-def _drain_batch(*, batch_size: int, accounts: AccountMemo) -> int:
+def _drain_batch(*, batch_size: int, accounts: AccountMemo, credits: CreditsFollow) -> int:
     """Claim up to ``batch_size`` events never tried, apply them and close them, in one transaction.
 
     Rows another drain holds are skipped (``SKIP LOCKED``), so no event is applied twice. The
     events are applied together (:func:`_events_apply_together`); if that raises, it is rolled back
     and each event is applied again in a savepoint of its own, so that the one that raises is marked
-    failed without holding back the others. The credits the statuses settle or release are closed
-    after the commit, and events with unmatched statuses are then handed to their own task.
-    ``accounts`` holds the accounts the drain's earlier batches looked up.
+    failed without holding back the others. Once the batch commits, the credits its statuses settle
+    or release join ``credits``, for the drain to close, and events with unmatched statuses are
+    handed to their own task. ``accounts`` holds the accounts the drain's earlier batches looked up.
     """
-    credits = CreditsFollow()
+    batch_credits = CreditsFollow()
     with transaction.atomic():
         claim = WebhookEvent.objects.filter(state=WebhookEventState.PENDING, attempts=0).order_by("pk")
         if connection.features.has_select_for_update_skip_locked:  # PostgreSQL; SQLite has one writer
@@ -291,14 +340,14 @@ def _drain_batch(*, batch_size: int, accounts: AccountMemo) -> int:
             return 0
         try:
             with transaction.atomic():
-                results = _events_apply_together(events, accounts=accounts, credits=credits)
+                results = _events_apply_together(events, accounts=accounts, credits=batch_credits)
         except (OperationalError, InterfaceError):
             raise  # the connection, not an event: the batch rolls back and stays pending
         except Exception:
             logger.warning("A WhatsApp webhook batch failed; applying its events one by one.", exc_info=True)
-            credits = CreditsFollow()
+            batch_credits = CreditsFollow()
             results = {
-                event_id: _event_apply(event_id, payload, accounts=accounts, credits=credits)
+                event_id: _event_apply(event_id, payload, accounts=accounts, credits=batch_credits)
                 for event_id, payload in events
             }
         closed: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -315,7 +364,7 @@ def _drain_batch(*, batch_size: int, accounts: AccountMemo) -> int:
             )
         for event_id, note in retrying.items():
             WebhookEvent.objects.filter(pk=event_id).update(error=note, attempts=F("attempts") + 1)
-    _credits_close(credits)
+    credits.merge(batch_credits)
     for event_id in retrying:  # after the commit, which the task must see; the drain was attempt 1
         webhook_event_enqueue(event_id=event_id, countdown=_retry_countdown(1))
     return len(events)
