@@ -10,6 +10,7 @@ class BooksConfig(AppConfig):
         from django.urls import register_converter
         from django.urls.converters import get_converters
 
+        import books.lookups  # noqa: F401 (registers ``__any``)
         from books.converters import KindConverter
 
         # Before any URLconf is loaded (Django compiles a route when path() is called):

@@ -184,7 +184,8 @@ def model_new(model: type[M], **values: Any) -> M:
         return model(**values)
     row = blueprint.defaults.copy()
     for position, factory in blueprint.factories:
-        row[position] = factory()
+        if blueprint.attnames[position] not in values:  # not worked out when given
+            row[position] = factory()
     related = []
     for name, value in values.items():
         try:

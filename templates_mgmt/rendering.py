@@ -63,6 +63,7 @@ T = TypeVar("T")
 
 #: The template's fields the memo depends on.
 _MEMO_STATE = ("components", "field_mapping", "body", "header_text", "parameter_format", "module", "buttons")
+_memo_state = operator.itemgetter(*_MEMO_STATE)
 
 
 def _memo(template: MessageTemplate, key: tuple[str, ...], build: Callable[[], T]) -> T:
@@ -71,15 +72,22 @@ def _memo(template: MessageTemplate, key: tuple[str, ...], build: Callable[[], T
     of documents with one instance. The memo is dropped when the instance's Meta copy, mapping,
     texts or buttons are replaced (a builder editing the instance)."""
     attributes = template.__dict__  # as the fields' descriptors would read them, several times a render
-    state = tuple(map(attributes.get, _MEMO_STATE))
+    try:
+        state = _memo_state(attributes)
+    except KeyError:  # a deferred field
+        state = tuple(map(attributes.get, _MEMO_STATE))
     memo = attributes.get("_rendering_memo")
-    if memo is None or not all(map(operator.is_, memo[0], state)):
+    # Equal tuples: identical members compare at once, and a member replaced by an equal copy
+    # leaves what was worked out from it right.
+    if memo is None or memo[0] != state:
         memo = (state, {})
         attributes["_rendering_memo"] = memo
     values: dict[tuple[str, ...], Any] = memo[1]
-    if key not in values:
-        values[key] = build()
-    return values[key]
+    try:
+        return values[key]
+    except KeyError:
+        value = values[key] = build()
+        return value
 
 
 # --- What the message is about ------------------------------------------------------------------

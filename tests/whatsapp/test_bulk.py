@@ -7,6 +7,8 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from books.choices import ContactType, DocumentStatus
 from books.models import Contact
@@ -118,6 +120,24 @@ def test_a_bulk_send_answers_at_once_and_the_task_queues_the_good_ones(
     assert progress.counts == {"queued": 3} and progress.percent == 50 and not progress.is_complete
     Message.objects.update(status="read")
     assert bulk_progress(bulk=bulk).percent == 100 and bulk_progress(bulk=bulk).is_complete
+
+
+def test_the_queries_of_a_bulk_send_do_not_grow_with_its_documents(organization, account) -> None:
+    """Each chunk's documents, contacts and people are read at once, without the columns no rule or
+    template field reads; nothing is then loaded document by document."""
+    credits_adjust(organization=organization, amount=Decimal("100"), note="more", user=None)
+
+    def queries_for(count: int) -> int:
+        invoices = [make_document(organization) for _ in range(count)]
+        bulk, _ = bulk_send_start(
+            organization=organization, target="documents", module=Module.INVOICES, ids=[d.pk for d in invoices]
+        )
+        with CaptureQueriesContext(connection) as queries:
+            bulk = bulk_send_run(bulk_id=bulk.pk)
+        assert (bulk.state, bulk.sent) == ("done", count)
+        return len(queries)
+
+    assert queries_for(2) == queries_for(8)
 
 
 def test_when_credits_run_out_the_rest_is_skipped_as_such(organization, account) -> None:

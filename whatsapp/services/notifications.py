@@ -289,22 +289,32 @@ def recipient_checks(subject: Subject) -> list[RecipientCheck]:
 def recipients_or_why_not(subject: Subject) -> list[ContactPerson]:
     """The preselected people (:func:`default_recipients`); when nobody can receive the message,
     the reason of the first person (or that the contact has nobody) is raised."""
+    return [check.person for check in recipient_checks_or_why_not(subject)]
+
+
+def recipient_checks_or_why_not(subject: Subject) -> list[RecipientCheck]:
+    """:func:`recipients_or_why_not` with each person's check, for :func:`subject_recipients_check`
+    (a bulk send checks each person once)."""
     checks = recipient_checks(subject)
-    persons = default_recipients(subject, checks)
-    if not persons and checks:
+    chosen = _default_checks(subject, checks)
+    if not chosen and checks:
         raise NotificationRefused(checks[0].code, checks[0].problem, field="contact_persons")
-    return persons
+    return chosen
 
 
 def default_recipients(subject: Subject, checks: Sequence[RecipientCheck]) -> list[ContactPerson]:
     """Who is preselected: the document's "Share with" people who can receive WhatsApp, else
     everyone of the contact who can."""
-    reachable = [check.person for check in checks if check.ok]
+    return [check.person for check in _default_checks(subject, checks)]
+
+
+def _default_checks(subject: Subject, checks: Sequence[RecipientCheck]) -> list[RecipientCheck]:
+    reachable = [check for check in checks if check.ok]
     if subject.document is not None:
         shared = subject.share_with
         if shared is None:
             shared = frozenset(person.pk for person in subject.document.share_with.all())
-        chosen = [person for person in reachable if person.pk in shared]
+        chosen = [check for check in reachable if check.person.pk in shared]
         if chosen:
             return chosen
     return reachable
@@ -527,14 +537,18 @@ def send_context(*, organization: Organization, module: str, template: MessageTe
 def subject_check(context: SendContext, subject: Subject, persons: Sequence[ContactPerson]) -> _Checked:
     """The rules of one notification, after the organization's: recipients opted in with a valid
     number, a number for the audience × category, the document issued, the template renderable."""
-    if not persons:
+    return subject_recipients_check(context, subject, [recipient_check(p, contact=subject.contact) for p in persons])
+
+
+def subject_recipients_check(context: SendContext, subject: Subject, recipients: Sequence[RecipientCheck]) -> _Checked:
+    """:func:`subject_check` of recipients already checked (:func:`recipient_check`)."""
+    if not recipients:
         raise NotificationRefused(
             "no_recipients",
             _("Choose at least one contact person of %(contact)s with WhatsApp enabled and a valid mobile number.")
             % {"contact": subject.contact.display_name},
             field="contact_persons",
         )
-    recipients = [recipient_check(person, contact=subject.contact) for person in persons]
     for recipient in recipients:
         if not recipient.ok:
             raise NotificationRefused(recipient.code, recipient.problem, field="contact_persons")
@@ -560,11 +574,13 @@ def subject_check(context: SendContext, subject: Subject, persons: Sequence[Cont
         )
     try:
         rendered = template_send_render(
-            template=context.template, person=persons[0], media_id=_PENDING_MEDIA, **subject.render_sources()
+            template=context.template, person=recipients[0].person, media_id=_PENDING_MEDIA, **subject.render_sources()
         )
     except TemplateNotSendable as exc:
         raise NotificationRefused("template_not_sendable", exc.message, field="template") from exc
-    return _Checked(subject, context.account, phone_number, context.template, context.category, recipients, rendered)
+    return _Checked(
+        subject, context.account, phone_number, context.template, context.category, list(recipients), rendered
+    )
 
 
 def _check(subject: Subject, template: MessageTemplate | None, persons: Sequence[ContactPerson]) -> _Checked:
