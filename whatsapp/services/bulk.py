@@ -130,6 +130,10 @@ def _contacts(organization: Organization, module: str, ids: Sequence[int]) -> li
     )
 
 
+_DOCUMENT_ORGANIZATION = Document._meta.get_field("organization")
+_CONTACT_ORGANIZATION = Contact._meta.get_field("organization")
+
+
 @dataclass
 class _People:
     """A chunk's contact people (primary first) by contact, and its documents' "Share with" ids:
@@ -190,10 +194,12 @@ def _subjects(organization: Organization, target: str, module: str, ids: Sequenc
 
 def _organization_set(row: Document | Contact, organization: Organization) -> None:
     """Give the loaded rows the organization already in hand (every row is of it) instead of
-    loading one copy of it per document and per contact."""
-    row.organization = organization
+    loading one copy of it per document and per contact: put in their caches, as select_related
+    does (the rows were filtered by it, so the descriptor's checks have nothing to check)."""
     if isinstance(row, Document):
-        row.contact.organization = organization
+        _DOCUMENT_ORGANIZATION.set_cached_value(row, organization)
+        row = row.contact
+    _CONTACT_ORGANIZATION.set_cached_value(row, organization)
 
 
 def _checked(context: SendContext, subject: Subject) -> _Checked:
