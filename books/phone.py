@@ -1,10 +1,14 @@
-"""Phone numbers in E.164, read with the organization's default region (phonenumbers, never by hand)."""
+"""Phone numbers in E.164, read with the organization's default region (phonenumbers: its parser,
+metadata and validation; a stored number is only split at its country code, where the parser
+would do nothing more, see :func:`_canonical_read`)."""
 
 import functools
+import re
 
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
 
 
 def phone_normalize(raw: str, *, region: str) -> str:
@@ -41,10 +45,45 @@ def e164_parse(value: str) -> phonenumbers.PhoneNumber | None:
     """
     if not value or not value.startswith("+"):
         return None
+    number = _canonical_read(value)
+    if number is not None:
+        return number
     try:
         return phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
         return None
+
+
+#: ``+``, then digits only: how every number is stored (:func:`phone_normalize`).
+_CANONICAL = re.compile(r"\+[1-9][0-9]{5,16}")
+
+
+def _canonical_read(value: str) -> phonenumbers.PhoneNumber | None:
+    """``value`` as phonenumbers' parser reads a stored number, without its passes for what people
+    type (spaces, letters, extensions, dialling prefixes): the country code split off, the rest the
+    national number. None whenever the parser would do more than that split — no such country
+    code, a national number that starts with a zero or the country's national prefix, a length out
+    of its bounds — and the parser reads those. The parser was a tenth of writing a bulk send.
+    """
+    if not _CANONICAL.fullmatch(value):
+        return None
+    digits = value[1:]
+    for length in (1, 2, 3):  # country codes are prefix-free: the first one found is the one
+        code = int(digits[:length])
+        if code in COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[length:]
+    if len(national) < 2 or national.startswith("0"):  # (Italian leading zeros: the parser's rules)
+        return None
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, phonenumbers.region_code_for_country_code(code))
+    if metadata is None:
+        return None
+    prefix = metadata.national_prefix_for_parsing
+    if prefix and re.match(prefix, national):  # the parser may strip it
+        return None
+    return phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
 
 
 @functools.lru_cache(maxsize=4096)
