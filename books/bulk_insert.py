@@ -146,24 +146,23 @@ def _reader(field: models.Field, connection: Any, stamp: datetime.datetime) -> C
 
 
 class _Blueprint:
-    """Where each of a model's concrete fields goes in ``Model(*values)``, and its default."""
+    """A model's concrete fields: each one's default by attribute name (in ``Model(*values)``'s
+    order), the callable defaults, and the foreign keys by field name."""
 
     def __init__(self, model: type[models.Model]) -> None:
         fields = model._meta.concrete_fields
         self.fast = not any(getattr(field, "generated", False) for field in fields)
-        self.defaults: list[Any] = []
-        self.factories: list[tuple[int, Callable[[], Any]]] = []
-        self.positions: dict[str, tuple[int, models.Field | None]] = {}
-        self.attnames = [field.attname for field in fields]
-        for position, field in enumerate(fields):
-            self.positions[field.attname] = (position, None)
+        self.defaults: dict[str, Any] = {}
+        self.factories: list[tuple[str, Callable[[], Any]]] = []
+        self.relations: dict[str, models.Field] = {}
+        for field in fields:
             if field.is_relation:
-                self.positions[field.name] = (position, field)
+                self.relations[field.name] = field
             if field.has_default() and callable(field.default):
-                self.factories.append((position, field.default))
-                self.defaults.append(None)
+                self.factories.append((field.attname, field.default))
+                self.defaults[field.attname] = None
             else:
-                self.defaults.append(field.get_default())
+                self.defaults[field.attname] = field.get_default()
 
 
 @functools.cache
@@ -182,28 +181,30 @@ def model_new(model: type[M], **values: Any) -> M:
     blueprint = _blueprint(model)
     if not blueprint.fast:
         return model(**values)
-    row = blueprint.defaults.copy()
-    for position, factory in blueprint.factories:
-        if blueprint.attnames[position] not in values:  # not worked out when given
-            row[position] = factory()
+    data = blueprint.defaults.copy()
+    for attname, factory in blueprint.factories:
+        if attname not in values:  # not worked out when given
+            data[attname] = factory()
     related = []
     for name, value in values.items():
-        try:
-            position, field = blueprint.positions[name]
-        except KeyError:
-            raise TypeError(f"{model.__name__}() got an unexpected keyword argument {name!r}") from None
-        if field is not None and value is not None:
+        if name in data:  # an attribute: a plain field, or a foreign key's ``…_id``
+            data[name] = value
+            continue
+        field = blueprint.relations.get(name)
+        if field is None:
+            raise TypeError(f"{model.__name__}() got an unexpected keyword argument {name!r}")
+        if value is not None:
             if not isinstance(value, field.related_model):
                 raise ValueError(f"{name} must be a {field.related_model.__name__} instance, not {value!r}.")
             related.append((field, value))
             value = getattr(value, field.target_field.attname)
-        row[position] = value
+        data[field.attname] = value
     if pre_init.receivers or post_init.receivers:
-        instance = model(*row)
+        instance = model(*data.values())
     else:  # what Model.__init__ does with positional values, without a descriptor call per field
         instance = model.__new__(model)
-        instance._state = ModelState()
-        instance.__dict__.update(zip(blueprint.attnames, row, strict=True))
+        data["_state"] = ModelState()
+        instance.__dict__ = data
     for field, value in related:
         field.set_cached_value(instance, value)
     return instance
