@@ -19,7 +19,7 @@ print(json.dumps({
 """
 
 
-def _run(code: str) -> dict:
+def _run(code: str, report: str = REPORT) -> dict:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -28,7 +28,7 @@ def _run(code: str) -> dict:
         "CELERY_BROKER_URL": "memory://",
     }
     result = subprocess.run(
-        [sys.executable, "-c", code + REPORT], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code + report], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -66,3 +66,20 @@ def test_a_celery_pool_process_freezes_the_tasks_it_loaded() -> None:
 
     assert state["frozen"] > 50_000
     assert state["tracked"] < state["frozen"] / 10
+
+
+def test_a_celery_worker_loads_what_its_tasks_import_before_it_forks_and_freezes_it() -> None:
+    code = (
+        "import json, sys\n"
+        "from config.celery import app, PRELOADED\n"
+        "app.loader.import_default_modules()\n"
+        "missing_before = [name for name in PRELOADED if name not in sys.modules]\n"
+        "from celery.signals import worker_init\n"
+        "worker_init.send(sender=None)\n"
+        "print(json.dumps({'missing_before': missing_before,"
+        " 'missing_after': [name for name in PRELOADED if name not in sys.modules]}))\n"
+    )
+    state = _run(code, report="")
+
+    assert "whatsapp.services.bulk" in state["missing_before"]  # the tasks import it when they run
+    assert state["missing_after"] == []
