@@ -372,11 +372,11 @@ def _meta_env(options: Options, *, hub_port: int) -> dict[str, str]:
     }
 
 
-def _gunicorn(port: int, *, workers: int, threads: int, connections: int) -> list[str]:
+def _gunicorn(port: int, *, workers: int, threads: int, connections: int, keep_alive: int = 2) -> list[str]:
     """gthread keeps a connection alive only while a process holds fewer than ``connections``
     (more than its threads; at most its threads and gunicorn closes every one, as the naive way
     does). Not many more: a burst of new connections would pile onto one process (see
-    bench/webhooks.py)."""
+    bench/webhooks.py). ``keep_alive``: seconds an idle connection is kept (gunicorn's 2 by default)."""
     return [
         sys.executable,
         "-m",
@@ -389,6 +389,7 @@ def _gunicorn(port: int, *, workers: int, threads: int, connections: int) -> lis
         f"--worker-connections={max(connections, threads + 1)}",
         "--log-level=warning",
         "--graceful-timeout=5",
+        f"--keep-alive={keep_alive}",
     ]
 
 
@@ -524,6 +525,11 @@ class Stack:
                 workers=options.sandbox_workers,
                 threads=options.sandbox_threads,
                 connections=2 * options.sandbox_threads,
+                # Meta keeps an idle connection longer than the hub's pool does (whatsapp.client's
+                # keepalive_expiry, 30 s), so the hub is the one to close it. With gunicorn's 2 s, a
+                # send written on a connection the stand-in was closing that instant got no answer:
+                # Meta may have taken it, so the message waits for a webhook (7 of 10,000 in one run).
+                keep_alive=60,
             ),
         )
         self.web.start(
