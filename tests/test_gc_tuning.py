@@ -14,6 +14,7 @@ import gc, json, sys
 print(json.dumps({
     "frozen": gc.get_freeze_count(),
     "urlconf": "config.urls" in sys.modules,
+    "broker_transport": "kombu.transport.memory" in sys.modules,
     "tracked": len(gc.get_objects()),
 }))
 """
@@ -38,12 +39,14 @@ def test_an_interpreter_that_only_sets_django_up_is_not_tuned() -> None:
     state = _run("import django; django.setup()")
 
     assert state["frozen"] == 0
+    assert not state["broker_transport"]
 
 
 def test_a_web_process_freezes_the_application_and_its_urlconf() -> None:
     state = _run("import config.wsgi")
 
     assert state["urlconf"], "the URLconf is imported before the freeze, not by the first request"
+    assert state["broker_transport"], "so is the broker's transport (the tests' is memory://)"
     assert state["frozen"] > 50_000
     assert state["tracked"] < state["frozen"] / 10, "what startup loaded is out of the collector's walks"
 
