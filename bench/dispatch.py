@@ -524,12 +524,16 @@ class Stack:
                 self.meta_port,
                 workers=options.sandbox_workers,
                 threads=options.sandbox_threads,
-                connections=2 * options.sandbox_threads,
                 # Meta keeps an idle connection longer than the hub's pool does (whatsapp.client's
                 # keepalive_expiry, 30 s), so the hub is the one to close it. With gunicorn's 2 s, a
                 # send written on a connection the stand-in was closing that instant got no answer:
                 # Meta may have taken it, so the message waits for a webhook (7 of 10,000 in one run).
                 keep_alive=60,
+                # And it takes every connection the hub opens: each pool process's pool keeps up to
+                # 200 (whatsapp.client's LIMITS). At its limit gthread stops accepting, and a send on a
+                # new connection waited in the backlog until the hub gave up on it (20 s, no answer):
+                # with 128 and idle connections kept 60 s, one number at 1,000/s fell to 200 msg/s.
+                connections=1024,
             ),
         )
         self.web.start(
