@@ -108,13 +108,14 @@ def bulk_insert(objs: Sequence[M]) -> list[M]:
     for obj in objs:
         obj._state.adding = False
         obj._state.db = db
-    return objs
+    return _files_unwrapped(objs)
 
 
 def _files_unwrapped(objs: list[M]) -> list[M]:
-    """Each file field's FieldFile (bulk_create's ``pre_save`` wrapped the name in one, pointing
-    back at the instance) put back to the name it wraps, which its descriptor wraps again when
-    read: a FieldFile per row made a reference cycle per row, left to the cycle collector."""
+    """Each file field's FieldFile (``pre_save``, ours or bulk_create's, wrapped the name in one,
+    pointing back at the instance) put back to the name it wraps, which its descriptor wraps again
+    when read: a FieldFile per row made a reference cycle per row, so each row (and the rows it
+    caches) waited for the cycle collector instead of being freed with its chunk."""
     files = [field.attname for field in type(objs[0])._meta.concrete_fields if isinstance(field, models.FileField)]
     for obj in objs if files else ():
         for attname in files:
@@ -158,18 +159,6 @@ def _reader(field: models.Field, connection: Any, stamp: datetime.datetime) -> C
         return stamped
     if isinstance(field, models.DateField) and (field.auto_now or field.auto_now_add):
         return lambda obj: field.pre_save(obj, True)
-    if isinstance(field, models.FileField):
-        # Read through its descriptor, a file field's name is wrapped in a FieldFile that points
-        # back at the instance: a reference cycle per row, so each row (and the rows it caches)
-        # waited for the cycle collector instead of being freed with its chunk. A name not yet
-        # wrapped has no file to save first: it is written as it is.
-        def file_name(obj: models.Model) -> Any:
-            value = obj.__dict__.get(attname)
-            if value is None or isinstance(value, str):
-                return field.get_db_prep_save(value, connection)
-            return field.get_db_prep_save(field.pre_save(obj, True), connection)
-
-        return file_name
     return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), connection)
 
 

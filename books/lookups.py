@@ -1,6 +1,6 @@
 """``field__any=ids``: the ids as one array parameter (``field = ANY(%s)``) on PostgreSQL.
 
-``field__in=ids`` writes one placeholder per id, ``IN (%s, %s, …)``: for the 500 ids of a bulk
+``field__in=ids`` writes one placeholder per id, ``IN (%s, %s, …)``: for the 1,000 ids of a bulk
 send's chunk, the statement is parsed again for each of its shapes (psycopg splits it at every
 placeholder in Python, PostgreSQL plans 500 parameters). One array is one parameter, whatever the
 number of ids. Other databases (SQLite in ``make run``) get ``IN``.
