@@ -29,6 +29,7 @@ from whatsapp.services.dispatch import (
     message_text_queue,
     messages_sweep,
 )
+from whatsapp.services.messages import StatusUpdate, message_status_apply
 from whatsapp.tasks import message_dispatch_task
 
 pytestmark = pytest.mark.django_db
@@ -185,6 +186,7 @@ def test_no_answer_is_never_retried_blindly_and_the_sweeper_fails_it_later(
         "requeued": 0,
         "abandoned": 0,
         "unconfirmed": 0,
+        "resent": 0,
         "credits_closed": 0,
         "credits_released": 0,
     }
@@ -193,6 +195,50 @@ def test_no_answer_is_never_retried_blindly_and_the_sweeper_fails_it_later(
     waiting.refresh_from_db()
     assert waiting.status == MessageStatus.FAILED and "did not confirm" in waiting.error_title
     assert len(server.requests) == 1
+
+
+def killed_between_start_and_request(message: Message) -> Message:
+    """``message`` as a worker killed after marking its send started, before the request left,
+    leaves it: claimed and started, with no answer and no error."""
+    now = timezone.now()
+    Message.objects.filter(pk=message.pk).update(
+        status=MessageStatus.SENDING, claimed_at=now, sending_at=now, attempts=1
+    )
+    return message
+
+
+@pytest.mark.parametrize("later_send_reported", [True, False])
+def test_a_start_nothing_was_heard_of_is_sent_again_once_later_sends_are_reported(
+    account, meta, django_capture_on_commit_callbacks, later_send_reported: bool
+) -> None:
+    server = meta(timeout, accepted("wamid.LATER"), accepted("wamid.AGAIN"))
+    silent = killed_between_start_and_request(queued_text(account, django_capture_on_commit_callbacks))
+    unanswered = message_dispatch(message_id=queued_text(account, django_capture_on_commit_callbacks).pk)
+    later = message_dispatch(message_id=queued_text(account, django_capture_on_commit_callbacks).pk)
+    assert unanswered.status == MessageStatus.SENDING and unanswered.error_title  # the request went out
+    if later_send_reported:  # WhatsApp's webhooks arrive: a send started after both was delivered
+        update = StatusUpdate(wamid="wamid.LATER", status="delivered", at=timezone.now())
+        message_status_apply(organization=account.organization, update=update)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        swept = messages_sweep(now=timezone.now() + datetime.timedelta(minutes=16))
+
+    silent.refresh_from_db()
+    unanswered.refresh_from_db()
+    # A request that went out unanswered may have reached Meta: never resent, failed with a hint.
+    assert unanswered.status == MessageStatus.FAILED and "did not confirm" in unanswered.error_title
+    if not later_send_reported:  # nothing to go by: the silent start is failed too
+        assert (swept["resent"], swept["unconfirmed"]) == (0, 2)
+        assert silent.status == MessageStatus.FAILED
+        return
+    assert (swept["resent"], swept["unconfirmed"]) == (1, 1)
+    assert (silent.status, silent.sending_at, silent.claimed_at) == (MessageStatus.QUEUED, None, None)
+    assert swept["requeued"] >= 1  # queued long ago: dispatched again by this same sweep
+    sent = message_dispatch(message_id=silent.pk)
+    assert (sent.status, sent.wamid) == (MessageStatus.SENDING, "wamid.AGAIN")
+    callbacks = [request["biz_opaque_callback_data"] for request in server.requests]
+    assert sorted(callbacks) == sorted([str(unanswered.pk), str(later.pk), str(silent.pk)])
+    assert later.wamid == "wamid.LATER"
 
 
 def test_the_sweeper_requeues_a_message_whose_task_was_lost(account, meta, django_capture_on_commit_callbacks) -> None:

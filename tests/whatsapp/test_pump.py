@@ -208,6 +208,30 @@ def test_the_numbers_with_due_rows_are_found_in_one_statement_and_a_numberless_r
     assert pump_module._numbers_due(timezone.now()) == []
 
 
+def test_a_numberless_row_a_pump_died_over_is_taken_back_and_failed_by_the_next(
+    account, meta, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    (message,) = queue_texts(account, recipients(1), django_capture_on_commit_callbacks)
+    Message.objects.filter(pk=message.pk).update(phone_number=None)  # its number was removed
+
+    def killed(*args, **kwargs):  # the pump dies after claiming the row, before failing it
+        raise RuntimeError("killed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pump_module, "_fail", killed)
+        with django_capture_on_commit_callbacks(execute=False):
+            dispatch_pump(run_seconds=1)
+    assert Message.objects.get(pk=message.pk).status == MessageStatus.SENDING
+
+    with django_capture_on_commit_callbacks(execute=False):
+        swept = messages_sweep(now=timezone.now() + datetime.timedelta(minutes=3))
+    assert swept["abandoned"] == 1  # claimed like any row: the lease runs out
+    assert dispatch_pump(run_seconds=1).failed == 1
+    removed = Message.objects.get(pk=message.pk)
+    assert removed.status == MessageStatus.FAILED and "removed" in removed.error_title
+    assert not meta.requests
+
+
 def test_a_wave_is_marked_started_in_one_statement_and_a_row_claimed_since_by_another_is_left_out(
     account, django_capture_on_commit_callbacks
 ) -> None:

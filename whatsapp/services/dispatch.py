@@ -11,7 +11,9 @@ and the task retries with backoff; a permanent one fails the row with Meta's cod
 details (the fix hint is derived from the code). An *ambiguous* one — the request went out but no
 answer came — is never retried blindly, because Meta may have accepted it: the row stays
 ``sending`` until a webhook says what happened, and the sweeper fails it after
-:data:`UNCONFIRMED_AFTER` with a hint to check before resending.
+:data:`UNCONFIRMED_AFTER` with a hint to check before resending. A started row of which nothing
+was heard at all (its worker died) is sent again instead when WhatsApp has since reported on later
+sends of its number (:func:`messages_sweep`).
 """
 
 from __future__ import annotations
@@ -503,8 +505,15 @@ def messages_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
       the worker died before sending them, so they are queued again (nothing went out).
     - Queued rows still waiting after :data:`STUCK_QUEUED_AFTER` that are due: dispatch is woken
       (a lost task, a broker outage). Rows waiting out a backoff (``send_after``) are left alone.
-    - Started rows with no wamid and no webhook after :data:`UNCONFIRMED_AFTER`: failed with a hint
-      to check before resending (Meta may or may not have sent them; resending could double).
+    - Started rows with no wamid and no webhook after :data:`UNCONFIRMED_AFTER`:
+      * queued again when nothing was heard of the send (no answer and no error recorded: its
+        worker died around the request) *and* WhatsApp has since reported delivering or reading a
+        later send of the same number: its webhooks reach the hub, and a message WhatsApp had taken
+        would have had its own status long before, so this one never reached it (resent: a killed
+        worker loses nothing);
+      * failed otherwise, with a hint to check before resending: a request that went out and got no
+        answer (a timeout), or no later status to go by — Meta may or may not have sent them, and
+        resending could double.
     - Credits a crash left held for messages already delivered, read or failed are closed, and
       those of messages never delivered within 30 days are released.
     """
@@ -515,6 +524,21 @@ def messages_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
         sending_at__isnull=True,
         claimed_at__lt=now - CLAIM_LEASE,
     ).update(status=MessageStatus.QUEUED, claimed_at=None)
+    # Before the stuck rows: the ones queued again here are among them, and dispatched with them.
+    unconfirmed_rows = list(
+        Message.objects.filter(
+            direction=Direction.OUTBOUND,
+            status=MessageStatus.SENDING,
+            wamid__isnull=True,
+            sending_at__lt=now - UNCONFIRMED_AFTER,
+        ).select_related("organization")[:1000]
+    )
+    unconfirmed = resent = 0
+    for row in unconfirmed_rows:
+        if not row.error_title and _later_send_reported(row):
+            resent += _unconfirmed_requeue(row)
+        else:
+            unconfirmed += _unconfirmed_fail(row, now)
     due = Q(send_after__isnull=True) | Q(send_after__lte=now)
     stuck = Message.objects.filter(
         direction=Direction.OUTBOUND, status=MessageStatus.QUEUED, queued_at__lt=now - STUCK_QUEUED_AFTER
@@ -530,26 +554,41 @@ def messages_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
             from whatsapp.services.pump import dispatch_wake
 
             dispatch_wake(force=True)
-    unconfirmed_rows = list(
-        Message.objects.filter(
-            direction=Direction.OUTBOUND,
-            status=MessageStatus.SENDING,
-            wamid__isnull=True,
-            sending_at__lt=now - UNCONFIRMED_AFTER,
-        ).select_related("organization")[:1000]
-    )
-    unconfirmed = 0
-    for row in unconfirmed_rows:
-        unconfirmed += _unconfirmed_fail(row, now)
     credits_closed = unsettled_credits_close(now=now)
     released = undelivered_credits_release(now=now)
     return {
         "requeued": requeued,
         "abandoned": abandoned,
         "unconfirmed": unconfirmed,
+        "resent": resent,
         "credits_closed": credits_closed,
         "credits_released": released,
     }
+
+
+def _later_send_reported(message: Message) -> bool:
+    """Whether WhatsApp reported a delivery or a read of a send of ``message``'s number that started
+    after it (statuses only webhooks bring). Read through the organization's recent messages (an
+    index): a later send was created no earlier than this one."""
+    reported = Q(delivered_at__isnull=False) | Q(read_at__isnull=False)
+    return (
+        Message.objects.filter(
+            organization_id=message.organization_id,
+            created_at__gte=message.created_at,
+            direction=Direction.OUTBOUND,
+            phone_number_id=message.phone_number_id,
+            sending_at__gt=message.sending_at,
+        )
+        .filter(reported)
+        .exists()
+    )
+
+
+def _unconfirmed_requeue(message: Message) -> int:
+    """Queue ``message`` again, if it is still the start the sweeper looked at."""
+    return Message.objects.filter(
+        pk=message.pk, status=MessageStatus.SENDING, wamid__isnull=True, sending_at=message.sending_at
+    ).update(status=MessageStatus.QUEUED, sending_at=None, claimed_at=None, send_after=None)
 
 
 def _unconfirmed_fail(message: Message, now: datetime.datetime) -> int:

@@ -471,10 +471,12 @@ class _Pump:
         return self._within_daily_limit(number, rows, now)
 
     def _fail_numberless(self, now: datetime.datetime) -> None:
-        """Rows whose sending number was removed can't go anywhere."""
+        """Rows whose sending number was removed can't go anywhere. They are claimed as any row is
+        (``claimed_at``): a worker that dies before failing them leaves them to the sweeper, which
+        queues them again when the lease runs out, and the next pump fails them."""
         with transaction.atomic():
             rows = list(_queued().filter(phone_number__isnull=True).select_for_update(skip_locked=True)[:MAX_CLAIM])
-            Message.objects.filter(pk__in=[row.pk for row in rows]).update(status=MessageStatus.SENDING)
+            Message.objects.filter(pk__in=[row.pk for row in rows]).update(status=MessageStatus.SENDING, claimed_at=now)
         for row in rows:
             _fail(row, None, _("The WhatsApp number this message was to be sent from was removed."), "")
             self.result.failed += 1
