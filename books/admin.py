@@ -43,7 +43,7 @@ from books.models import (
 from books.permissions import Perm
 from books.phone import phone_display, phone_normalize
 from books.services.documents import document_issue, document_update, document_void
-from books.services.organizations import organization_create
+from books.services.organizations import organization_create, organization_update
 
 # --- Scoping -----------------------------------------------------------------------------------
 
@@ -211,7 +211,8 @@ class OrganizationAdmin(ScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Organization, form: forms.ModelForm, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            # Through the service, so what is scheduled in the organization's time zone follows it.
+            organization_update(organization=obj)
             return
         # Through the service, so the new organization gets its built-in roles.
         fields = {f.name: getattr(obj, f.name) for f in Organization._meta.concrete_fields if f.name != "id"}

@@ -31,6 +31,17 @@ class WhatsappConfig(AppConfig):
         # The lists' bulk-action bar leads to bulk sends (whatsapp.views.bulk).
         _register_list_actions()
 
+        # The daily payment reminders run at a time of the organization's day: they move with its zone.
+        from books.signals import organization_time_zone_changed
+
+        organization_time_zone_changed.connect(_reminders_follow_time_zone, dispatch_uid="whatsapp-reminders-time-zone")
+
+
+def _reminders_follow_time_zone(sender: object, *, organization: object, **kwargs: object) -> None:
+    from whatsapp.services.reminders import reminder_schedule_time_zone_sync
+
+    reminder_schedule_time_zone_sync(organization=organization)
+
 
 def _register_books_actions() -> None:
     """Menus of the books pages that lead to WhatsApp, through ``books.actions`` (books never

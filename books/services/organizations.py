@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 
 from books.models import Membership, Organization, Role
 from books.permissions import ALL_PERMS, BUILTIN_ROLES
+from books.signals import organization_time_zone_changed
 
 
 @transaction.atomic
@@ -52,12 +53,22 @@ def membership_add(*, organization: Organization, user: AbstractBaseUser, role_n
     return membership
 
 
+@transaction.atomic
 def organization_update(*, organization: Organization, **fields: object) -> Organization:
-    """Change the organization's profile (name, country, currency, time zone, formats …)."""
+    """Change the organization's profile (name, country, currency, time zone, formats …).
+
+    A new time zone moves what is scheduled in the old one, in this transaction
+    (:data:`~books.signals.organization_time_zone_changed`): the daily WhatsApp payment reminders
+    would otherwise go out at 09:00 of the old zone until someone saved their schedule again. The
+    zone is compared with the row, not with ``organization``, which a ModelForm has already changed
+    by the time it calls this."""
+    saved_zone = Organization.objects.select_for_update().values_list("time_zone", flat=True).get(pk=organization.pk)
     for name, value in fields.items():
         setattr(organization, name, value)
     organization.full_clean()
     organization.save()
+    if organization.time_zone != saved_zone:
+        organization_time_zone_changed.send(Organization, organization=organization, old_time_zone=saved_zone)
     return organization
 
 

@@ -13,6 +13,7 @@ import json
 import threading
 import zoneinfo
 from decimal import Decimal
+from io import StringIO
 from typing import Any
 
 import pytest
@@ -77,18 +78,23 @@ def invoice(organization: Organization, due: datetime.date, **kwargs: Any):
     )
 
 
-def set_up_organization(*, credits: Decimal = Decimal("100"), user: Any = None) -> Organization:
+#: The rules of ``set_up_organization``: (name, days, when).
+THREE_RULES = (("3 days before", 3, BEFORE), ("On the due date", 0, ON), ("7 days after", 7, AFTER))
+
+
+def set_up_organization(
+    *, credits: Decimal = Decimal("100"), user: Any = None, rules: tuple[tuple[str, int, str], ...] = THREE_RULES
+) -> Organization:
     """Asia/Kolkata, WhatsApp connected, a default payment reminder template, credits, reminders on,
-    and the three rules."""
+    and the three rules (or ``rules``)."""
     organization = make_organization(user=user)
     account = make_account(organization)
     if credits:
         credits_adjust(organization=organization, amount=credits, note="opening", user=None)
     make_approved_template(account, Module.PAYMENT_REMINDERS)
     reminder_schedule_update(organization=organization, enabled=True)
-    reminder_rule_create(organization=organization, name="3 days before", days=3, when=BEFORE)
-    reminder_rule_create(organization=organization, name="On the due date", days=0, when=ON)
-    reminder_rule_create(organization=organization, name="7 days after", days=7, when=AFTER)
+    for name, days, when in rules:
+        reminder_rule_create(organization=organization, name=name, days=days, when=when)
     return organization
 
 
@@ -281,6 +287,186 @@ def test_two_workers_running_at_once_remind_each_invoice_once() -> None:
     )
 
 
+# --- Catch-up of the days nothing ran ------------------------------------------------------------
+
+
+def on(monkeypatch: pytest.MonkeyPatch, day: int, hour: int = 9) -> datetime.date:
+    """Move the clock to ``hour`` o'clock in Kolkata on ``day`` May 2026; that day."""
+    clock_at(monkeypatch, datetime.datetime(2026, 5, day, hour, 0, tzinfo=KOLKATA))
+    return datetime.date(2026, 5, day)
+
+
+def may(day: int) -> datetime.date:
+    return datetime.date(2026, 5, day)
+
+
+def reminded(organization: Organization) -> dict[str, str]:
+    """Invoice number → the rule that reminded it, for every reminder sent."""
+    rows = ReminderSent.objects.filter(organization=organization, outcome="sent").select_related("rule", "document")
+    return {row.document.number: row.rule.name for row in rows}
+
+
+def test_after_beat_was_down_two_days_the_next_run_catches_up_the_reminders_on_or_after_the_due_date(
+    monkeypatch,
+) -> None:
+    # Set up, and run, on 7 May; beat is down on the 8th and the 9th.
+    on(monkeypatch, 7, hour=8)
+    organization = set_up_organization()
+    ran_on_the_7th = invoice(organization, may(7))
+    reminders_run(organization=organization)
+    due_8th = invoice(organization, may(8))  # on the due date, the 8th: missed
+    due_9th = invoice(organization, may(9))  # on the due date, the 9th: missed
+    week_late = invoice(organization, may(1))  # 7 days after, the 8th: missed
+    due_11th = invoice(organization, may(11))  # 3 days before, the 8th: missed, and not caught up
+    due_12th = invoice(organization, may(12))  # 3 days before, the 9th: missed, and not caught up
+    due_13th = invoice(organization, may(13))  # 3 days before, today
+    due_today = invoice(organization, may(10))  # on the due date, today
+    paid_since = invoice(organization, may(8))  # checked as of today: paid on the 9th
+    make_document(
+        organization,
+        kind=DocumentKind.CUSTOMER_PAYMENT,
+        contact=paid_since.contact,
+        date=may(9),
+        amount=paid_since.total,
+        allocations=[AllocationInput(paid_since, paid_since.total)],
+    )
+
+    today = on(monkeypatch, 10)
+    result = reminders_run(organization=organization)
+
+    assert (result.today, result.caught_up_from) == (today, may(8))
+    assert (result.sent, result.already_sent, result.skipped) == (5, 0, [])
+    assert reminded(organization) == {
+        ran_on_the_7th.number: "On the due date",
+        due_8th.number: "On the due date",
+        due_9th.number: "On the due date",
+        week_late.number: "7 days after",
+        due_13th.number: "3 days before",
+        due_today.number: "On the due date",
+    }
+    assert not ReminderSent.objects.filter(document__in=[due_11th, due_12th, paid_since]).exists()
+    assert ReminderSent.objects.get(document=due_8th).run_on == may(8)  # the day it was for
+    assert reminder_messages(organization).count() == 6
+    schedule = ReminderSchedule.objects.get(organization=organization)
+    assert (schedule.last_run_on, schedule.last_run_counts["caught_up_from"]) == (today, "2026-05-08")
+
+    # Beat delivers it twice: nothing more.
+    again = reminders_run(organization=organization)
+    assert (again.caught_up_from, again.sent, again.already_sent) == (None, 0, 2)
+    assert reminder_messages(organization).count() == 6
+
+    # The rules before the due date are the operator's, by hand; that leaves the last run day alone.
+    out = StringIO()
+    call_command("reminders_run", organization=organization.pk, date=may(9), stdout=out)
+    assert "2026-05-09: 1 reminded (1 messages), 1 already done, 0 skipped." in out.getvalue()
+    assert reminded(organization)[due_12th.number] == "3 days before"
+    schedule.refresh_from_db()
+    assert schedule.last_run_on == today
+
+
+def test_an_invoice_several_missed_rules_fall_on_gets_only_the_latest(monkeypatch) -> None:
+    admin = UserFactory()
+    on(monkeypatch, 7, hour=8)
+    rules = (("On the due date", 0, ON), ("1 day after", 1, AFTER), ("3 days after", 3, AFTER))
+    organization = set_up_organization(user=admin, rules=rules)
+    reminders_run(organization=organization)
+    # Due on the 7th: "On the due date" ran; "1 day after" (8th) and "3 days after" (10th, today) now.
+    due_7th = invoice(organization, may(7))
+    # Due on the 8th: "On the due date" (8th) and "1 day after" (9th), both missed.
+    due_8th = invoice(organization, may(8))
+
+    on(monkeypatch, 10)
+    result = reminders_run(organization=organization)
+
+    assert (result.sent, result.messages, result.already_sent) == (2, 2, 0)
+    assert reminded(organization) == {due_7th.number: "3 days after", due_8th.number: "1 day after"}
+    assert sorted(reminder_messages(organization).values_list("document_id", flat=True)) == sorted(
+        [due_7th.pk, due_8th.pk]
+    )
+    superseded = ReminderSent.objects.filter(organization=organization, outcome="skipped").select_related("rule")
+    assert sorted((row.document_id, row.rule.name, row.reason_code) for row in superseded) == sorted(
+        [(due_7th.pk, "1 day after", "superseded"), (due_8th.pk, "On the due date", "superseded")]
+    )
+    assert {s.code for s in result.skipped} == {"superseded"}
+    reason = superseded.get(document=due_8th).reason
+    assert "“1 day after”" in reason
+    # The page says why the invoice got one reminder and not two.
+    client = Client()
+    client.force_login(admin)
+    assert str(escape(reason)) in client.get(PAGE).content.decode()
+
+    again = reminders_run(organization=organization)
+    assert (again.sent, again.already_sent, again.skipped) == (0, 1, [])
+    assert reminder_messages(organization).count() == 2
+
+
+def test_a_run_catches_up_seven_days_at_most(monkeypatch) -> None:
+    on(monkeypatch, 1, hour=8)
+    organization = set_up_organization(rules=(("On the due date", 0, ON),))
+    reminders_run(organization=organization)
+    due = {day: invoice(organization, may(day)) for day in (4, 5, 11, 12)}
+
+    # Down from the 2nd to the 11th: ten days missed.
+    on(monkeypatch, 12)
+    result = reminders_run(organization=organization)
+
+    assert result.caught_up_from == may(5)
+    assert set(reminded(organization)) == {due[day].number for day in (5, 11, 12)}
+    assert not ReminderSent.objects.filter(document=due[4]).exists()
+
+
+def test_the_first_run_ever_catches_up_nothing(monkeypatch) -> None:
+    on(monkeypatch, 1)
+    organization = set_up_organization()
+    invoice(organization, may(8))  # "On the due date" two days ago
+    invoice(organization, may(2))  # "7 days after" yesterday
+    due_today = invoice(organization, may(10))
+
+    on(monkeypatch, 10)
+    result = reminders_run(organization=organization)
+
+    assert (result.caught_up_from, result.sent) == (None, 1)
+    assert reminded(organization) == {due_today.number: "On the due date"}
+
+
+def test_days_on_which_reminders_were_off_are_not_caught_up(monkeypatch) -> None:
+    on(monkeypatch, 1, hour=8)
+    organization = set_up_organization(rules=(("On the due date", 0, ON),))
+    reminders_run(organization=organization)
+    on(monkeypatch, 2)
+    reminder_schedule_update(organization=organization, enabled=False)
+    # On again on the 7th, after the hour of its run; beat is down until the 10th.
+    on(monkeypatch, 7, hour=12)
+    reminder_schedule_update(organization=organization, enabled=True)
+    while_off = invoice(organization, may(5))
+    turned_on = invoice(organization, may(7))
+
+    on(monkeypatch, 10)
+    result = reminders_run(organization=organization)
+
+    assert result.caught_up_from == may(7)
+    assert reminded(organization) == {turned_on.number: "On the due date"}
+    assert not ReminderSent.objects.filter(document=while_off).exists()
+
+
+def test_a_rule_added_while_beat_was_down_is_not_caught_up_for_the_days_before_it(monkeypatch) -> None:
+    on(monkeypatch, 5, hour=8)
+    organization = set_up_organization(rules=())
+    reminders_run(organization=organization)
+    # Beat is down from the 6th to the 9th; the rule is added on the 8th.
+    on(monkeypatch, 8, hour=12)
+    reminder_rule_create(organization=organization, name="2 days after", days=2, when=AFTER)
+    before_the_rule = invoice(organization, may(4))  # 2 days after: the 6th
+    since_the_rule = invoice(organization, may(6))  # 2 days after: the 8th
+
+    on(monkeypatch, 10)
+    result = reminders_run(organization=organization)
+
+    assert result.caught_up_from == may(6)
+    assert reminded(organization) == {since_the_rule.number: "2 days after"}
+    assert not ReminderSent.objects.filter(document=before_the_rule).exists()
+
+
 # --- Rules ---------------------------------------------------------------------------------------
 
 
@@ -363,6 +549,63 @@ def test_moving_turning_off_and_a_new_time_zone_update_the_periodic_task(organiz
     assert PeriodicTask.objects.filter(name=periodic_task_name(organization)).count() == 1
 
 
+def test_a_new_time_zone_moves_the_periodic_task_without_saving_the_schedule_again(organization) -> None:
+    task = PeriodicTask.objects.get(name=periodic_task_name(organization))
+    crontab_id = task.crontab_id
+
+    organization_update(organization=organization, time_zone="America/Mexico_City")
+
+    task.refresh_from_db()
+    assert (str(task.crontab.timezone), task.crontab.hour, task.crontab.minute, task.enabled) == (
+        "America/Mexico_City",
+        "9",
+        "0",
+        True,
+    )
+    assert task.crontab_id == crontab_id  # its own row, moved: no new one per change
+    # Another field changes nothing; an organization without a schedule gets no task.
+    organization_update(organization=organization, name="Acme Books Mexico")
+    task.refresh_from_db()
+    assert str(task.crontab.timezone) == "America/Mexico_City"
+    other = make_organization(name="No reminders")
+    organization_update(organization=other, time_zone="Europe/Madrid")
+    assert not PeriodicTask.objects.filter(name=periodic_task_name(other)).exists()
+
+
+def test_a_new_time_zone_saved_in_django_admin_moves_the_periodic_task(admin_client, organization) -> None:
+    url = reverse("admin:books_organization_change", args=[organization.pk])
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None}
+    data |= {"time_zone": "Europe/Madrid", "created_at": ""}
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    task = PeriodicTask.objects.get(name=periodic_task_name(organization))
+    assert str(task.crontab.timezone) == "Europe/Madrid"
+
+
+def test_each_organizations_periodic_task_has_a_crontab_of_its_own(organization) -> None:
+    other = set_up_organization()
+    task = PeriodicTask.objects.get(name=periodic_task_name(organization))
+    others = PeriodicTask.objects.get(name=periodic_task_name(other))
+    # Both at 09:00 in Kolkata, on two rows: an administrator moving one moves only that one.
+    assert task.crontab_id != others.crontab_id
+    task.crontab.hour = "10"
+    task.crontab.save()
+    others.refresh_from_db()
+    assert others.crontab.hour == "9"
+
+    # A row shared with another task (from before, or picked up by beat's sync) is left to it.
+    others.crontab = task.crontab
+    others.save()
+    reminder_schedule_update(organization=other, enabled=True, send_at=datetime.time(7, 0))
+    others.refresh_from_db()
+    task.refresh_from_db()
+    assert others.crontab_id != task.crontab_id
+    assert (others.crontab.hour, task.crontab.hour) == ("7", "10")
+
+
 def test_the_task_runs_the_organizations_reminders_for_its_today(organization, monkeypatch) -> None:
     invoice(organization, TODAY)
     clock_at(monkeypatch, datetime.datetime(2026, 5, 10, 9, 0, tzinfo=KOLKATA))
@@ -431,6 +674,33 @@ def test_saving_the_settings_creates_moves_and_disables_the_periodic_task(client
     assert task.enabled is False
     page = client.get(PAGE)
     assert page.status_code == 200 and b"Reminders based on due date" in page.content
+
+
+def test_changing_the_time_zone_on_the_organization_settings_page_moves_the_periodic_task(client, org) -> None:
+    reminder_schedule_update(organization=org, enabled=True, send_at=datetime.time(18, 15))
+    reminder_rule_create(organization=org, name="On the due date", days=0, when=ON)
+    profile = {
+        "name": org.name,
+        "country": "ES",
+        "currency": "EUR",
+        "time_zone": "Europe/Madrid",
+        "phone_region": "ES",
+        "date_format": "dd/MM/yyyy",
+        "language": "en",
+    }
+
+    # A form that does not validate moves nothing.
+    refused = client.post(reverse("books:settings_organization"), profile | {"time_zone": "Mars/Olympus"})
+    assert refused.status_code == 200
+    task = PeriodicTask.objects.get(name=periodic_task_name(org))
+    assert str(task.crontab.timezone) == "Asia/Kolkata"
+
+    response = client.post(reverse("books:settings_organization"), profile)
+
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert (str(task.crontab.timezone), task.crontab.hour, task.crontab.minute) == ("Europe/Madrid", "18", "15")
+    assert client.get(PAGE).context["notices"] == []  # nothing left to save
 
 
 def test_a_bad_time_is_shown_on_the_form(client, org) -> None:

@@ -168,7 +168,10 @@ class ReminderRuleViewSet(WhatsAppSettingsViewSet):
         methods=["PUT"],
         summary="Turn payment reminders on or off and set their time of day",
         description="Every day at send_at in the organization's time zone (Celery beat), each enabled rule "
-        "reminds the invoices that fall on its day, once per invoice.",
+        "reminds the invoices that fall on its day, once per invoice. Days on which the run did not happen "
+        "are caught up by the next run, up to 7 days back, for the rules on or after the due date only "
+        "(last_run_counts.caught_up_from); an invoice several of them fall on gets the latest one. "
+        "A change of the organization's time zone moves the schedule with it.",
         request=ReminderScheduleSerializer,
         responses=ReminderScheduleSerializer,
     )

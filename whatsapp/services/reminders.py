@@ -5,7 +5,10 @@ and one schedule: on or off, and the time of its day they go out (09:00 unless t
 :func:`reminder_schedule_update` keeps a django-celery-beat ``PeriodicTask`` in step with the
 schedule — a daily crontab at that time *in the organization's time zone* that calls
 ``whatsapp.tasks.reminders_run_task`` with the organization's id — so Celery beat's database
-scheduler runs it, and administrators can still pause or move it in Django admin.
+scheduler runs it, and administrators can still pause or move it in Django admin. A change of the
+organization's time zone moves it too (``books.services.organizations.organization_update`` calls
+:func:`reminder_schedule_time_zone_sync` in its transaction), and each task has a crontab of its
+own, so that moving one organization's in Django admin moves no other (see :func:`_crontab`).
 
 :func:`reminders_run` is what the task calls. For each enabled rule it takes the invoices whose
 due date plus the rule's offset is *today* in the organization's time zone, that still have a
@@ -25,13 +28,22 @@ invoice got no reminder, and later runs do not try it again — the schedule wou
 the same refusal every day, or send the customer a "due in 3 days" reminder when it is due in one.
 The accountant can still send that reminder by hand from the invoice.
 
-**Catch-up.** A run covers one day: today in the organization's time zone, whatever the hour it
-runs. Beat that was down at 09:00 fires the missed run once when it is back (Celery's crontab is
-due when its last run is older than the latest slot), so a late run still sends the day's
-reminders, and a second run that day sends nothing more. Days on which nothing ran at all are not
-sent later on their own (a "3 days before" reminder sent a day late says the wrong thing); an
-operator who wants them runs ``manage.py reminders_run --date YYYY-MM-DD`` for each day, which is
-safe because of (1). The schedule row keeps the last day run, so such a gap shows.
+**Catch-up.** A run covers today in the organization's time zone, whatever the hour it runs, and
+the days beat missed since the schedule's last run (``ReminderSchedule.last_run_on``), at most
+:data:`CATCH_UP_DAYS` back. Beat that was down at 09:00 fires the missed run once when it is back
+(Celery's crontab is due when its last run is older than the latest slot); beat, or the machine,
+down for whole days leaves days on which nothing ran, and the next run catches them up — but only
+for the rules on or after the due date: "your invoice is due / overdue" is still true a day late,
+"due in 3 days" is not, so a rule before the due date is never caught up. What a caught-up day
+reminds is decided as of today (balance, status, WhatsApp), once per rule and invoice as ever
+(1). An invoice several rules fall on in one run (days missed, or a missed day and today) gets
+only the latest rule's reminder — one message a morning, the one that says the most — and the
+others are kept as *skipped*, code ``superseded``, so the page says why. Nothing is caught up
+on the first run ever, for a day before the schedule or the rule was last saved (reminders were
+off then, or the rule said something else), nor by a run for a day before the last one (an
+operator's ``--date``, which also leaves the last run day as it is). Older days, and the rules
+before the due date, are the operator's: ``manage.py reminders_run --date YYYY-MM-DD`` runs one
+day, safely because of (1).
 """
 
 from __future__ import annotations
@@ -43,7 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
@@ -104,14 +116,18 @@ def reminder_sent_list(*, organization: Organization, limit: int = 50) -> QueryS
     )
 
 
-def reminder_candidates(*, rule: ReminderRule, today: datetime.date) -> QuerySet[Document]:
-    """The invoices ``rule`` reminds on ``today``. Those it already dealt with are among them: the
+def reminder_candidates(
+    *, rule: ReminderRule, today: datetime.date, since: datetime.date | None = None
+) -> QuerySet[Document]:
+    """The invoices ``rule`` reminds on ``today`` — or on any day from ``since`` to ``today``, the
+    days a run catches up — as they are today. Those it already dealt with are among them: the
     run finds their :class:`ReminderSent` and counts them as already sent."""
+    offset = datetime.timedelta(days=rule.offset_days)
     return (
         Document.objects.filter(
             organization_id=rule.organization_id,
             kind=DocumentKind.INVOICE,
-            due_date=today - datetime.timedelta(days=rule.offset_days),
+            due_date__range=((since or today) - offset, today - offset),
             balance__gt=0,
             contact__whatsapp_enabled=True,
         )
@@ -170,8 +186,20 @@ def periodic_task_name(organization: Organization) -> str:
     return f"whatsapp-payment-reminders-{organization.pk}"
 
 
-def _crontab(*, send_at: datetime.time, time_zone: str) -> CrontabSchedule:
-    """A daily crontab at ``send_at`` in ``time_zone``, shared by every schedule with that time."""
+def _crontab(task: PeriodicTask, *, send_at: datetime.time, time_zone: str) -> CrontabSchedule:
+    """``task``'s own daily crontab at ``send_at`` in ``time_zone``, changed in place or created.
+
+    Why not one row per time and zone, shared by every organization? A ``PeriodicTask`` points at
+    a ``CrontabSchedule`` row, and Django admin edits that row in place — Periodic tasks →
+    Crontabs, or the pencil beside the task's crontab — so an administrator who opens one
+    organization's task and moves its crontab to 10:00 would move every organization that sends
+    at 09:00 in that zone (the crontab's page lists the tasks using it, below the fields, easy to
+    miss). So each organization's task has a row of its own, changed in place when the schedule
+    or the zone changes: one row per organization, never more. A row that another task also
+    points at — one shared before this, or one that beat's start-up sync of a static entry picked
+    up (``CrontabSchedule.from_schedule`` takes the first row that matches) — is left to the
+    others, and this task gets a new one.
+    """
     spec = {
         "minute": str(send_at.minute),
         "hour": str(send_at.hour),
@@ -180,8 +208,17 @@ def _crontab(*, send_at: datetime.time, time_zone: str) -> CrontabSchedule:
         "month_of_year": "*",
         "timezone": time_zone,
     }
-    crontab = CrontabSchedule.objects.filter(**spec).order_by("pk").first()
-    return crontab or CrontabSchedule.objects.create(**spec)
+    crontab = task.crontab if task.crontab_id is not None else None
+    if crontab is not None and PeriodicTask.objects.filter(crontab=crontab).exclude(pk=task.pk).exists():
+        crontab = None
+    if crontab is None:
+        return CrontabSchedule.objects.create(**spec)
+    changed = [name for name, value in spec.items() if str(getattr(crontab, name)) != value]
+    if changed:
+        for name in changed:
+            setattr(crontab, name, spec[name])
+        crontab.save(update_fields=changed)  # beat reloads its schedule (django-celery-beat's signal)
+    return crontab
 
 
 @transaction.atomic
@@ -210,7 +247,7 @@ def reminder_periodic_task_sync(*, schedule: ReminderSchedule) -> PeriodicTask:
         name = periodic_task_name(organization)
         task = PeriodicTask.objects.filter(name=name).first() or PeriodicTask(name=name)
     task.task = RUN_TASK
-    task.crontab = _crontab(send_at=schedule.send_at, time_zone=organization.time_zone)
+    task.crontab = _crontab(task, send_at=schedule.send_at, time_zone=organization.time_zone)
     task.interval = task.solar = task.clocked = None
     task.args = json.dumps([organization.pk])
     task.kwargs = "{}"
@@ -224,6 +261,22 @@ def reminder_periodic_task_sync(*, schedule: ReminderSchedule) -> PeriodicTask:
         schedule.periodic_task = task
         schedule.save(update_fields=["periodic_task"])
     return task
+
+
+@transaction.atomic
+def reminder_schedule_time_zone_sync(*, organization: Organization) -> PeriodicTask | None:
+    """Move the organization's PeriodicTask to its time zone as saved now; ``None`` when it has no
+    schedule (nothing to move: saving one later creates the task in the zone of the day).
+
+    ``organization_update`` has it called (``books.signals``) in the transaction that changes the
+    zone, so the task never keeps firing at 09:00 of the old zone, and a change that rolls back
+    moves nothing. The organization is read again under the schedule's row lock
+    (``organization_update`` holds the organization's), so two changes at once leave the task in
+    the zone committed last."""
+    schedule = ReminderSchedule.objects.select_for_update().filter(organization=organization).first()
+    if schedule is None:
+        return None
+    return reminder_periodic_task_sync(schedule=schedule)
 
 
 # --- The run --------------------------------------------------------------------------------------
@@ -243,21 +296,25 @@ class SkippedReminder:
 
 @dataclass
 class ReminderRunResult:
-    """What one run did for one organization and one day."""
+    """What one run did for one organization: today, and the missed days it caught up."""
 
     today: datetime.date
     #: False when the organization's reminders are off: nothing was looked at.
     enabled: bool = True
+    #: The first missed day the run caught up (rules on or after the due date); None: today only.
+    caught_up_from: datetime.date | None = None
     #: Invoices reminded by this run, and the messages queued for them (one per recipient).
     sent: int = 0
     messages: int = 0
     #: Invoices a rule had already dealt with (an earlier run, or another worker right now).
     already_sent: int = 0
+    #: Refused, and superseded by a later rule of the same run (code ``superseded``).
     skipped: list[SkippedReminder] = field(default_factory=list)
 
     def counts(self) -> dict[str, Any]:
         return {
             "today": self.today.isoformat(),
+            "caught_up_from": self.caught_up_from.isoformat() if self.caught_up_from else None,
             "enabled": self.enabled,
             "sent": self.sent,
             "messages": self.messages,
@@ -266,35 +323,85 @@ class ReminderRunResult:
         }
 
 
+#: How many days back a run catches up the days on which nothing ran (see the module docstring).
+CATCH_UP_DAYS = 7
+#: The reason code of a reminder not sent because a later rule reminded the invoice in the same run.
+SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True)
+class _Due:
+    """A rule falling on an invoice in this run, on ``day`` (today, or a missed day)."""
+
+    rule: ReminderRule
+    document: Document
+    day: datetime.date
+
+
+def _saved_on(value: datetime.datetime, organization: Organization) -> datetime.date:
+    return timezone.localdate(value, timezone=organization.tzinfo)
+
+
+def _catch_up_from(
+    schedule: ReminderSchedule, organization: Organization, today: datetime.date
+) -> datetime.date | None:
+    """The first missed day to catch up, or None: the day after the last run, at most
+    :data:`CATCH_UP_DAYS` back, never before the schedule was last saved."""
+    if schedule.last_run_on is None:  # the first run: nothing was missed, nothing ran yet
+        return None
+    first = max(
+        schedule.last_run_on + datetime.timedelta(days=1),
+        today - datetime.timedelta(days=CATCH_UP_DAYS),
+        _saved_on(schedule.updated_at, organization),
+    )
+    return first if first < today else None
+
+
 def reminders_run(*, organization: Organization, today: datetime.date | None = None) -> ReminderRunResult:
     """Send the payment reminders of every enabled rule that fall on ``today`` (default: today in
-    the organization's time zone). Running it again for the same day sends nothing more."""
+    the organization's time zone), and those of the rules on or after the due date that fell on
+    the days missed since the last run. Running it again for the same day sends nothing more."""
     today = today or organization.today()
     result = ReminderRunResult(today=today)
     schedule = ReminderSchedule.objects.filter(organization=organization).first()
     if schedule is None or not schedule.enabled:
         result.enabled = False
         return result
+    result.caught_up_from = _catch_up_from(schedule, organization, today)
     rules = [rule for rule in reminder_rule_list(organization=organization) if rule.enabled]
+    # Read up front (each invoice is then written in its own transaction), grouped by invoice.
+    due: dict[int, list[_Due]] = {}
     for rule in rules:
-        # Read up front: each invoice is then written in its own transaction.
-        for document in list(reminder_candidates(rule=rule, today=today)):
+        first = today
+        if result.caught_up_from is not None and rule.offset_days >= 0:
+            # Not before the rule was last saved: it said something else then, or did not exist.
+            first = min(max(result.caught_up_from, _saved_on(rule.updated_at, organization)), today)
+        for document in reminder_candidates(rule=rule, today=today, since=first):
             document.organization = organization  # one instance for every subject of the run
-            _remind(rule, document, today, result)
-    ReminderSchedule.objects.filter(pk=schedule.pk).update(
+            day = document.due_date + datetime.timedelta(days=rule.offset_days)
+            due.setdefault(document.pk, []).append(_Due(rule=rule, document=document, day=day))
+    for matches in due.values():
+        # The latest rule is the one that says the most ("7 days overdue" over "due today").
+        latest, *earlier = sorted(matches, key=lambda match: match.rule.offset_days, reverse=True)
+        _remind(latest.rule, latest.document, latest.day, result)
+        for match in earlier:
+            _supersede(match, latest.rule, result)
+    # A run for a day before the last one (``--date``) leaves the last run day as it is: moving it
+    # back would make the next run catch up days that already ran.
+    ReminderSchedule.objects.filter(Q(last_run_on__isnull=True) | Q(last_run_on__lte=today), pk=schedule.pk).update(
         last_run_at=timezone.now(), last_run_on=today, last_run_counts=result.counts()
     )
     logger.info("Payment reminders for organization %s on %s: %s", organization.pk, today, result.counts())
     return result
 
 
-def _remind(rule: ReminderRule, document: Document, today: datetime.date, result: ReminderRunResult) -> None:
+def _remind(rule: ReminderRule, document: Document, day: datetime.date, result: ReminderRunResult) -> None:
     """Remind one invoice for one rule, in one transaction that starts by claiming it."""
     with transaction.atomic():
         # The claim. A concurrent run inserting the same pair waits here for this transaction,
         # then finds the row and counts it as already sent.
         marker, created = ReminderSent.objects.get_or_create(
-            rule=rule, document=document, defaults={"organization_id": rule.organization_id, "run_on": today}
+            rule=rule, document=document, defaults={"organization_id": rule.organization_id, "run_on": day}
         )
         if not created:
             result.already_sent += 1
@@ -320,6 +427,25 @@ def _remind(rule: ReminderRule, document: Document, today: datetime.date, result
         else:
             result.sent += 1
             result.messages += len(sent.messages)
+
+
+def _supersede(match: _Due, latest: ReminderRule, result: ReminderRunResult) -> None:
+    """Record that ``match.rule`` will not remind the invoice: ``latest`` did in this run. Claimed
+    like a reminder, so no later run sends it either."""
+    with transaction.atomic():
+        marker, created = ReminderSent.objects.get_or_create(
+            rule=match.rule,
+            document=match.document,
+            defaults={"organization_id": match.rule.organization_id, "run_on": match.day},
+        )
+        if not created:
+            result.already_sent += 1
+            return
+        reason = _(
+            "Not sent: the reminders missed while the schedule was down were caught up in one run, "
+            "and the invoice got only the latest one, “%(rule)s”."
+        ) % {"rule": latest.name}
+        _skip(marker, SUPERSEDED, reason, result)
 
 
 def _skip(marker: ReminderSent, code: str, reason: str, result: ReminderRunResult) -> None:

@@ -56,6 +56,9 @@ def _notices(request: HttpRequest, schedule: ReminderSchedule, rules: list[Remin
         if not task.enabled:
             notices.append(_("The daily run is paused in Django admin (Periodic tasks): no reminder goes out."))
         elif task.crontab is not None and str(task.crontab.timezone) != organization.time_zone:
+            # A change of the organization's zone moves the task (organization_update, Django admin
+            # too); this shows the way around it — the crontab edited in Django admin — after which
+            # saving this page moves it back to the organization's zone.
             notices.append(
                 _("The daily run is set in %(old)s but the organization is in %(new)s: save to move it.")
                 % {"old": task.crontab.timezone, "new": organization.time_zone}

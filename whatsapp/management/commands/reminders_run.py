@@ -2,8 +2,10 @@
 
 For operators: what Celery beat runs every day for each organization (``reminders_run_task``),
 run by hand — for every organization whose reminders are on, or one (``--organization``) — and
-for a day beat missed (``--date``). Safe to repeat: a (rule, invoice) reminded or skipped once is
-never sent again, so a second run for the same day sends nothing.
+for a day beat missed (``--date``). A run catches up by itself the rules on or after the due date
+of the last 7 days missed (see :mod:`whatsapp.services.reminders`); ``--date`` is for the rest —
+the rules before the due date, older days. Safe to repeat: a (rule, invoice) reminded or skipped
+once is never sent again, so a second run for the same day sends nothing.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{organization} (#{organization.pk}) {result.today}: {result.sent} reminded "
                 f"({result.messages} messages), {result.already_sent} already done, {len(result.skipped)} skipped."
+                + (f" Caught up from {result.caught_up_from}." if result.caught_up_from else "")
             )
             for skipped in result.skipped:
                 self.stdout.write(f"  skipped {skipped.number} ({skipped.rule}): [{skipped.code}] {skipped.reason}")
