@@ -20,7 +20,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Length
 from django.http import HttpRequest
@@ -163,6 +163,7 @@ class WhatsAppAccountAdmin(ScopedAdmin):
         "checked_at",
         "check_error_code",
         "check_error",
+        "token_refused_at",
         "meta_event",
         "meta_event_at",
         "meta_event_detail_display",
@@ -177,7 +178,16 @@ class WhatsAppAccountAdmin(ScopedAdmin):
         (_("Numbers"), {"fields": ("default_phone_number", "customer_same_number")}),
         (
             _("Health"),
-            {"fields": ("checked_at", "check_error_code", "check_error", "meta_event", "meta_event_at")},
+            {
+                "fields": (
+                    "checked_at",
+                    "check_error_code",
+                    "check_error",
+                    "token_refused_at",
+                    "meta_event",
+                    "meta_event_at",
+                )
+            },
         ),
         (_("Latest Meta event"), {"fields": ("meta_event_detail_display",), "classes": ("collapse",)}),
         (_("Audit"), {"fields": ("connected_by", "connected_at", "updated_at", "disconnected_at")}),
@@ -213,6 +223,13 @@ class WhatsAppAccountAdmin(ScopedAdmin):
         changed = [name for name in form.changed_data if name in model_fields]
         if form.cleaned_data.get("new_access_token"):
             changed.append("access_token")
+            if obj.token_refused_at is not None:
+                # A refused token had paused sending: the new one resumes it (a refused one pauses again).
+                obj.token_refused_at = None
+                changed.append("token_refused_at")
+                from whatsapp.services.pump import dispatch_wake
+
+                transaction.on_commit(dispatch_wake)
         if changed:
             obj.save(update_fields=[*changed, "updated_at"])
 

@@ -33,6 +33,21 @@ def errors_to_form(form: forms.Form, error: ValidationError) -> None:
         form.add_error(None, error.messages)
 
 
+class TokenForm(forms.Form):
+    """A new system-user token for the connected account (the old one expired or was revoked)."""
+
+    access_token = forms.CharField(
+        label=_("New system user access token"),
+        max_length=1024,
+        strip=True,
+        help_text=_(
+            "Business settings → Users → System users → Generate new token, for the same app, with the "
+            "whatsapp_business_messaging and whatsapp_business_management permissions."
+        ),
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password", "spellcheck": "false"}),
+    )
+
+
 class ConnectForm(forms.Form):
     """The WhatsApp Business Account to connect and the system-user token that may act on it."""
 

@@ -69,6 +69,9 @@ class WhatsAppAccount(models.Model):
     checked_at = models.DateTimeField(_("last checked"), null=True, blank=True)
     check_error_code = models.IntegerField(_("last error code"), null=True, blank=True)
     check_error = models.TextField(_("last error"), blank=True)
+    # When a send found the access token refused (190): the account's queue waits, its messages
+    # kept, until an administrator replaces the token (``account_token_replace``).
+    token_refused_at = models.DateTimeField(_("access token refused at"), null=True, blank=True)
     # The last ``account_update`` / ``account_alerts`` webhook Meta sent about this account.
     meta_event = models.CharField(_("latest Meta event"), max_length=64, blank=True)
     meta_event_detail = models.JSONField(_("latest Meta event detail"), default=dict, blank=True)

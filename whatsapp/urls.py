@@ -13,6 +13,7 @@ urlpatterns = [
     path("", integration.integration, name="integration"),
     path("connect/", integration.connect, name="connect"),
     path("test/", integration.test_connection, name="test_connection"),
+    path("token/", integration.token_replace, name="token_replace"),
     path("numbers/refresh/", integration.numbers_refresh, name="numbers_refresh"),
     path("default-number/", integration.default_number, name="default_number"),
     path("default-number/remove/", integration.default_number_remove, name="default_number_remove"),

@@ -212,6 +212,22 @@ def test_a_new_access_token_replaces_the_stored_one(staff_client, rows):
     assert NEW_TOKEN not in staff_client.get(change(account)).text
 
 
+def test_a_new_access_token_lifts_a_refused_token_s_pause(staff_client, rows):
+    account = rows["Own Traders"]["account"]
+    WhatsAppAccount.objects.filter(pk=account.pk).update(token_refused_at=timezone.now())
+    account.refresh_from_db()
+    kept = staff_client.post(change(account), account_post_data(staff_client, account, name="Own Traders WA"))
+    assert kept.status_code == 302
+    account.refresh_from_db()
+    assert account.token_refused_at is not None  # another change does not resume sending
+
+    response = staff_client.post(change(account), account_post_data(staff_client, account, new_access_token=NEW_TOKEN))
+
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert (account.access_token, account.token_refused_at) == (NEW_TOKEN, None)
+
+
 def test_an_empty_token_field_keeps_the_stored_token(staff_client, rows):
     account = rows["Own Traders"]["account"]
     before = stored_token(account)

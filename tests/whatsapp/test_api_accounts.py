@@ -39,6 +39,7 @@ ACCOUNT_FIELDS = {
     "app_id",
     "name",
     "status",
+    "token_refused_at",
     "default_phone_number",
     "customer_same_number",
     "checked_at",
@@ -185,8 +186,28 @@ def test_test_connection_and_inactive_active_answer_the_account(api: APIClient) 
     assert (resumed.status_code, resumed.json()["status"]) == (200, "connected")
 
 
+def test_a_new_access_token_is_checked_with_meta_and_resumes_a_paused_account(api: APIClient) -> None:
+    from whatsapp.client import CloudAPIError
+    from whatsapp.services.accounts import account_token_refused
+
+    connect(api)
+    account = WhatsAppAccount.objects.get(waba_id=WABA_ID)
+    account_token_refused(account=account, error=CloudAPIError("Invalid OAuth access token", code=190))
+    assert call(api, "get", "/api/v1/whatsapp/account").json()["token_refused_at"] is not None
+
+    missing = call(api, "post", "/api/v1/whatsapp/account/token", {})
+    wrong = call(api, "post", "/api/v1/whatsapp/account/token", {"access_token": SECRETS[2]})
+    replaced = call(api, "post", "/api/v1/whatsapp/account/token", {"access_token": TOKEN})
+
+    assert (missing.status_code, list(missing.json())) == (400, ["access_token"])
+    assert (wrong.status_code, list(wrong.json())) == (400, ["access_token"])
+    assert replaced.status_code == 200
+    assert (replaced.json()["token_refused_at"], replaced.json()["check_error"]) == (None, "")
+
+
 def test_actions_on_a_missing_account_are_404_and_lists_are_empty(api: APIClient) -> None:
     assert call(api, "post", "/api/v1/whatsapp/account/test").status_code == 404
+    assert call(api, "post", "/api/v1/whatsapp/account/token", {"access_token": TOKEN}).status_code == 404
     assert call(api, "post", "/api/v1/whatsapp/phonenumbers/sync").status_code == 404
     assert call(api, "put", "/api/v1/whatsapp/channels", {"customer_same_number": True}).status_code == 404
     assert call(api, "get", "/api/v1/whatsapp/phonenumbers").json()["results"] == []

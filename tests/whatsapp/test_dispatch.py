@@ -241,6 +241,29 @@ def test_a_start_nothing_was_heard_of_is_sent_again_once_later_sends_are_reporte
     assert later.wamid == "wamid.LATER"
 
 
+def test_a_refused_token_puts_the_message_back_and_pauses_the_account(
+    account, meta, django_capture_on_commit_callbacks
+) -> None:
+    server = meta(error(190, status=401, title="Invalid OAuth access token"))
+    first = queued_text(account, django_capture_on_commit_callbacks)
+    second = queued_text(account, django_capture_on_commit_callbacks)
+
+    waiting = message_dispatch(message_id=first.pk)
+
+    assert (waiting.status, waiting.attempts, waiting.sending_at, waiting.error_code) == (
+        MessageStatus.QUEUED,
+        0,
+        None,
+        None,
+    )
+    account.refresh_from_db()
+    assert account.token_refused_at is not None and account.check_error_code == 190
+    assert message_dispatch(message_id=second.pk) is None  # paused: not sent, still queued
+    second.refresh_from_db()
+    assert (second.status, second.attempts) == (MessageStatus.QUEUED, 0)
+    assert len(server.requests) == 1
+
+
 def test_the_sweeper_requeues_a_message_whose_task_was_lost(account, meta, django_capture_on_commit_callbacks) -> None:
     message = queued_text(account, django_capture_on_commit_callbacks)
     Message.objects.filter(pk=message.pk).update(queued_at=timezone.now() - datetime.timedelta(minutes=6))

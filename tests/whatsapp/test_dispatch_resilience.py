@@ -25,9 +25,11 @@ from typing import Any
 
 import httpx2
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
+from books.models import Notification
 from config.celery import app
 from tests.books.factories import make_organization
 from tests.whatsapp.factories import make_sandbox_account
@@ -37,8 +39,9 @@ from whatsapp.choices import MessageStatus
 from whatsapp.models import Message, WhatsAppAccount
 from whatsapp.sandbox import delivery
 from whatsapp.sandbox import services as sandbox
-from whatsapp.sandbox.models import SandboxMessage
+from whatsapp.sandbox.models import SandboxBusinessAccount, SandboxMessage
 from whatsapp.services import pump as pump_module
+from whatsapp.services.accounts import account_token_replace
 from whatsapp.services.dispatch import message_template_queue, messages_sweep
 from whatsapp.tasks import dispatch_pump_task
 
@@ -312,3 +315,42 @@ def test_a_timeout_after_meta_accepted_is_not_resent_and_the_webhook_completes_i
     assert slow.wamid and slow.status == MessageStatus.READ
     assert accepted() == Counter({str(m.pk): 1 for m in messages})
     assert sweep_later(minutes=30)["unconfirmed"] == 0
+
+
+def test_a_refused_access_token_pauses_the_account_and_a_new_one_sends_every_message_once(
+    live: str, account: WhatsAppAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approved_template(live)
+    monkeypatch.setattr(pump_module, "dispatch_wake", lambda **kwargs: None)  # this test runs the pump itself
+    messages = queue(account, 5)
+    ids = [m.pk for m in messages]
+    new_token = "EAAEndToEndTokenIssuedAgain000000000000000"
+    # Meta revoked the token the hub holds (a system user's token was regenerated).
+    SandboxBusinessAccount.objects.filter(waba_id=account.waba_id).update(access_token=new_token)
+
+    result = pump_module.dispatch_pump(run_seconds=2)
+
+    assert (result.sent, result.failed, result.retried) == (0, 0, 0) and result.paused >= 1
+    waiting = Message.objects.filter(pk__in=ids, status=MessageStatus.QUEUED, attempts=0, sending_at__isnull=True)
+    assert waiting.count() == 5  # none failed for a token: all wait
+    account.refresh_from_db()
+    assert account.token_refused_at is not None and account.check_error_code == 190
+    notices = Notification.objects.filter(organization=account.organization, kind="whatsapp.token_refused")
+    assert notices.count() == 1
+    assert pump_module.dispatch_pump(run_seconds=1).paused == 0  # the paused account's rows are not claimed
+    assert not accepted()
+
+    with pytest.raises(ValidationError) as refused:  # a wrong token: Meta is asked, nothing is saved
+        account_token_replace(account=account, access_token="EAAStillNotTheRightToken00000000000000000")
+    assert "access_token" in refused.value.message_dict
+    account.refresh_from_db()
+    assert account.token_refused_at is not None and account.access_token == TOKEN
+
+    account_token_replace(account=account, access_token=new_token)
+    account.refresh_from_db()
+    assert (account.token_refused_at, account.check_error, account.access_token) == (None, "", new_token)
+
+    assert pump_module.dispatch_pump(run_seconds=3).sent == 5
+    assert accepted() == Counter({str(pk): 1 for pk in ids})
+    _until(lambda: all_read(messages), "every message read")
+    assert notices.count() == 1

@@ -20,14 +20,14 @@ from django.utils import timezone
 
 from books.services.organizations import membership_add
 from tests.books.factories import UserFactory, make_organization
-from whatsapp.choices import AccountStatus, Audience, Category
+from whatsapp.choices import AccountStatus, Audience, Category, MessageStatus
 from whatsapp.models import Channel, PhoneNumber, WhatsAppAccount
 from whatsapp.sandbox import services as sandbox_services
 from whatsapp.sandbox.management.commands.sandbox_setup import number_specs
 from whatsapp.sandbox.models import SandboxBusinessAccount, SandboxPhoneNumber
 
 from .factories import TOKEN as FACTORY_TOKEN
-from .factories import make_account
+from .factories import make_account, make_message
 
 WABA_ID = "102290129340398"
 APP_ID = "209876543210123"
@@ -151,7 +151,8 @@ def test_a_connected_account_shows_its_card_numbers_default_number_and_channels(
     assert html.count(default.display_phone_number) >= 4  # the table, the default box, three channels
     assert reverse("whatsapp:channels") in html
     assert reverse("whatsapp:mark_inactive") in html and reverse("whatsapp:change") in html
-    assert 'name="access_token"' not in html
+    assert 'name="waba_id"' not in html  # no connect form; the token can only be replaced
+    assert reverse("whatsapp:token_replace") in html and "data-token-refused" not in html
 
 
 def test_the_account_card_shows_a_failed_check_with_its_fix_hint_and_metas_latest_event(
@@ -729,3 +730,51 @@ def test_automatic_deletion_shows_progress_until_the_task_is_done_then_setup_pen
     connected.refresh_from_db()
     assert connected.status == AccountStatus.SETUP_PENDING
     assert "Setup pending" in page(signed_in.get(OVERVIEW))
+
+
+# --- A refused access token ------------------------------------------------------------------------
+
+
+def test_a_paused_account_says_so_and_a_new_token_meta_accepts_resumes_sending(
+    signed_in: Client, connected: WhatsAppAccount, meta_waba: SandboxBusinessAccount
+) -> None:
+    from whatsapp.client import CloudAPIError
+    from whatsapp.services.accounts import account_token_refused
+
+    make_message(connected, status=MessageStatus.QUEUED)
+    make_message(connected, status=MessageStatus.QUEUED)
+    refusal = CloudAPIError("Invalid OAuth access token", code=190, http_status=401)
+    account_token_refused(account=connected, error=refusal)
+    SandboxBusinessAccount.objects.filter(pk=meta_waba.pk).update(access_token=NEW_TOKEN)  # regenerated at Meta
+
+    html = page(signed_in.get(OVERVIEW))
+    assert "data-token-refused" in html and "2 messages wait in the queue" in html
+    assert "<details" in html and 'id="wa-token" open' in html
+
+    wrong = signed_in.post(
+        reverse("whatsapp:token_replace"), {"access_token": "EAANotTheRightOne000000000000000000000"}
+    )
+    assert wrong.status_code == 400
+    assert wrong.context["token_form"].errors["access_token"]
+    connected.refresh_from_db()
+    assert connected.token_refused_at is not None and connected.access_token == TOKEN
+    assert "EAANotTheRightOne" not in wrong.content.decode()  # never echoed
+
+    response = signed_in.post(reverse("whatsapp:token_replace"), {"access_token": NEW_TOKEN}, follow=True)
+
+    assert response.redirect_chain[-1][0] == OVERVIEW
+    assert "The waiting messages are going out." in response.content.decode()
+    connected.refresh_from_db()
+    assert (connected.token_refused_at, connected.access_token, connected.check_error) == (None, NEW_TOKEN, "")
+    assert "data-token-refused" not in response.content.decode()
+
+
+def test_only_an_administrator_replaces_the_token(client: Client, org: Any) -> None:
+    account = make_account(org)
+    member_client(client, org, "Staff")
+
+    response = client.post(reverse("whatsapp:token_replace"), {"access_token": NEW_TOKEN})
+
+    assert response.status_code in (302, 403)
+    account.refresh_from_db()
+    assert account.access_token == FACTORY_TOKEN

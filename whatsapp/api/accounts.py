@@ -89,6 +89,7 @@ class AccountSerializer(serializers.ModelSerializer):
             "checked_at",
             "check_error_code",
             "check_error",
+            "token_refused_at",
             "connected_at",
         ]
         read_only_fields = fields
@@ -104,6 +105,15 @@ class AccountConnectSerializer(serializers.Serializer):
         write_only=True,
         style={"input_type": "password"},
         help_text=gettext_lazy("A system user's access token. Stored encrypted; never returned."),
+    )
+
+
+class AccountTokenSerializer(serializers.Serializer):
+    access_token = serializers.CharField(
+        max_length=4096,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text=gettext_lazy("The new system user's access token. Stored encrypted; never returned."),
     )
 
 
@@ -288,6 +298,21 @@ class AccountViewSet(WhatsAppSettingsViewSet):
     @action(detail=False, methods=["post"])
     def test(self, request: Request) -> Response:
         return self._account_response(services.account_test_connection(account=self.live_account()))
+
+    @extend_schema(
+        summary="Replace the access token",
+        description="Meta is asked first (the account's numbers, with the new token); on success the token is "
+        "stored encrypted and, when a refused token (error 190) had paused sending (token_refused_at), "
+        "the queued messages go out again. A refusal is a 400 on access_token; nothing is saved.",
+        request=AccountTokenSerializer,
+        responses=AccountSerializer,
+    )
+    @action(detail=False, methods=["post"])
+    def token(self, request: Request) -> Response:
+        body = AccountTokenSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        account = services.account_token_replace(account=self.live_account(), **body.validated_data)
+        return self._account_response(account)
 
     @extend_schema(summary="Mark WhatsApp inactive", request=None, responses=AccountSerializer)
     @action(detail=False, methods=["post"])

@@ -93,6 +93,20 @@ def account_get_live(*, organization: Organization) -> WhatsAppAccount | None:
     )
 
 
+def account_queued_count(*, account: WhatsAppAccount) -> int:
+    """The account's outbound messages waiting in the queue (or claimed, not yet sent)."""
+    from whatsapp.choices import Direction, MessageStatus
+    from whatsapp.models import Message
+
+    return Message.objects.filter(
+        account=account,
+        direction=Direction.OUTBOUND,
+        status__in=[MessageStatus.QUEUED, MessageStatus.SENDING],
+        wamid__isnull=True,
+        sending_at__isnull=True,
+    ).count()
+
+
 def phone_number_list(*, account: WhatsAppAccount, verified: bool | None = None) -> QuerySet[PhoneNumber]:
     """The account's numbers, removed ones included (they say so in ``status``).
 

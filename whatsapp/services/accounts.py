@@ -27,10 +27,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import partial
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from books.models import Organization
@@ -65,6 +66,8 @@ __all__ = [
     "account_template_delete",
     "account_templates_delete_all",
     "account_test_connection",
+    "account_token_refused",
+    "account_token_replace",
     "channels_save",
     "default_number_clear",
     "default_number_set",
@@ -90,6 +93,8 @@ _META_ID = re.compile(r"[0-9]{1,32}")
 #: What an HTTP header can carry (the client refuses anything else): printable ASCII, no spaces.
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 _CODE = re.compile(r"[0-9]{4,10}")
+#: The in-app notice that sending stopped because Meta refused the access token.
+REFUSED_NOTICE_KIND = "whatsapp.token_refused"
 _LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
 #: Graph's "object does not exist, or this token can't see it".
 _UNKNOWN_OBJECT = (100, 33)
@@ -383,7 +388,86 @@ def account_test_connection(*, account: WhatsAppAccount) -> WhatsAppAccount:
     with transaction.atomic():
         _numbers_upsert(account=account, infos=infos, now=timezone.now())
         _record_check(account, code=None, error="")
+        _sending_resume(account)
     return account
+
+
+# --- The access token -----------------------------------------------------------------------------
+
+
+def account_token_refused(*, account: WhatsAppAccount, error: CloudAPIError) -> bool:
+    """Meta refused the account's access token while sending (190): pause the account's sending.
+
+    Its queued messages wait — none is failed for a token, which an administrator can replace in
+    a minute — and dispatch claims nothing of the account until :func:`account_token_replace` (or a
+    connection test that passes) resumes it. The refusal is recorded as a connection test's, and
+    the organization is told once per pause. True when this call paused it (a conditional UPDATE:
+    a hundred sends refused at once pause and notify once).
+    """
+    from books.services.notifications import notification_create
+
+    now = timezone.now()
+    paused = WhatsAppAccount.objects.filter(pk=account.pk, token_refused_at__isnull=True).update(
+        token_refused_at=now, checked_at=now, check_error_code=error.code, check_error=error.fix_hint, updated_at=now
+    )
+    if account.token_refused_at is None:
+        account.token_refused_at = now
+    if not paused:
+        return False
+    logger.warning("WhatsApp account %s: Meta refused the access token (%s); sending paused.", account.pk, error.code)
+    organization = account.organization
+    with translation.override(organization.language or settings.LANGUAGE_CODE):
+        notification_create(
+            organization=organization,
+            kind=REFUSED_NOTICE_KIND,
+            title=_("WhatsApp sending paused: Meta refused the access token"),
+            body=_(
+                "The access token of the WhatsApp Business account expired or was revoked. Messages wait in the "
+                "queue and none is lost: an administrator replaces the token in Settings → Integrations → WhatsApp, "
+                "and sending resumes."
+            ),
+            url="/settings/integrations/whatsapp/",
+        )
+    return True
+
+
+def account_token_replace(*, account: WhatsAppAccount, access_token: str) -> WhatsAppAccount:
+    """Store a new system-user access token for the account, once Meta accepts it for the account's
+    WABA (listing its numbers), and resume sending if a refused token had paused it.
+
+    Meta is asked first; nothing is saved when it refuses (the error names the field). The token
+    is stored encrypted and never repeated.
+    """
+    access_token = str(access_token or "").strip()
+    if not access_token or not _TOKEN.fullmatch(access_token):
+        raise ValidationError({"access_token": [_("Paste the access token exactly as Meta shows it.")]})
+    api = _token_api(access_token)
+    try:
+        infos = api.list_phone_numbers(account.waba_id)
+    except CloudAPIError as exc:
+        raise _connect_error(exc) from exc
+    with transaction.atomic():
+        account.access_token = access_token
+        account.save(update_fields=["access_token", "updated_at"])
+        _numbers_upsert(account=account, infos=infos, now=timezone.now())
+        _record_check(account, code=None, error="")
+        _sending_resume(account)
+    logger.info("WhatsApp account %s: access token replaced", account.pk)
+    return account
+
+
+def _sending_resume(account: WhatsAppAccount) -> None:
+    """Lift a token pause (in the caller's transaction) and wake dispatch once it commits."""
+    account.token_refused_at = None
+    resumed = WhatsAppAccount.objects.filter(pk=account.pk, token_refused_at__isnull=False).update(
+        token_refused_at=None, updated_at=timezone.now()
+    )
+    if not resumed:
+        return
+    logger.info("WhatsApp account %s: sending resumed", account.pk)
+    from whatsapp.services.pump import dispatch_wake
+
+    transaction.on_commit(dispatch_wake)
 
 
 # --- Numbers --------------------------------------------------------------------------------------

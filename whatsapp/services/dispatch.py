@@ -262,11 +262,20 @@ def message_dispatch(*, message_id: int) -> Message | None:
     account, phone_number = message.account, message.phone_number
     if account is None or phone_number is None or not account.can_send:
         return _fail(message, None, _("WhatsApp is not active for this organization."), "")
+    if account.token_refused_at is not None:  # paused until the token is replaced: back in the queue
+        Message.objects.filter(pk=message_id, status=MessageStatus.SENDING).update(
+            status=MessageStatus.QUEUED, claimed_at=None, sending_at=None, attempts=F("attempts") - 1
+        )
+        return None
     fresh = dispatch_mode() == PER_MESSAGE
     api = fresh_cloud_api(account.access_token) if fresh else account_cloud_api(account)
     try:
         result = send_call(api, send_prepare(api, phone_number, message))
     except (CloudAPIError, ValueError) as exc:
+        if isinstance(exc, CloudAPIError) and exc.is_auth_error:
+            token_refused_apply(message, account, exc)
+            message.refresh_from_db()
+            return message
         countdown = send_error_apply(message, exc)
         if countdown is not None:
             raise RetryDispatch(countdown=countdown) from exc
@@ -318,6 +327,20 @@ def sent_apply(wamids: Mapping[int, str]) -> None:
             Message.objects.filter(pk__in=ids).update(
                 wamid=Case(*(When(pk=pk, then=Value(wamids[pk])) for pk in ids)), updated_at=now
             )
+
+
+def token_refused_apply(message: Message, account: WhatsAppAccount, exc: CloudAPIError) -> None:
+    """Meta refused the account's access token (190): nothing was sent, and nothing will be until
+    an administrator replaces the token. The row goes back to the queue as it was before its claim
+    (the attempt not counted), and the account's sending pauses
+    (:func:`~whatsapp.services.accounts.account_token_refused`): a token is not the message's fault,
+    so no message is failed for it."""
+    from whatsapp.services.accounts import account_token_refused
+
+    Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, wamid__isnull=True).update(
+        status=MessageStatus.QUEUED, claimed_at=None, sending_at=None, send_after=None, attempts=F("attempts") - 1
+    )
+    account_token_refused(account=account, error=exc)
 
 
 def send_error_apply(message: Message, exc: Exception) -> float | None:

@@ -69,6 +69,7 @@ from whatsapp.services.dispatch import (
     send_error_apply,
     send_prepare,
     sent_apply,
+    token_refused_apply,
 )
 from whatsapp.services.pacing import Pacer, PacerUnavailable, effective_rate, pacer
 
@@ -167,6 +168,7 @@ class PumpResult:
     deferred: int = 0
     held: int = 0
     unanswered: int = 0
+    paused: int = 0  # back in the queue: the account's access token was refused
     ran: bool = True
 
     def as_dict(self) -> dict[str, int]:
@@ -177,6 +179,7 @@ class PumpResult:
             "deferred": self.deferred,
             "held": self.held,
             "unanswered": self.unanswered,
+            "paused": self.paused,
         }
 
 
@@ -425,6 +428,8 @@ class _Pump:
         by_pk = self._numbers([pk for pk in numbers if pk is not None])
         in_hand = collections.Counter(job.number.pk for job in [*self.scheduled, *self.in_flight.values()])
         for number in by_pk.values():
+            if number.account.token_refused_at is not None:
+                continue  # its rows wait for a new access token
             rate = effective_rate(number.messages_per_second)
             room = math.ceil(rate * IN_HAND) - in_hand[number.pk]
             if room < rate * IN_HAND / 2:
@@ -449,6 +454,7 @@ class _Pump:
         :data:`NUMBERS_SECONDS` (and when one is new to this pump)."""
         if time.monotonic() >= self.numbers_until:
             self.numbers, self.limits = {}, {}
+            self.apis = {}  # an access token replaced meanwhile is used from now on
             self.numbers_until = time.monotonic() + NUMBERS_SECONDS
         if missing := [pk for pk in pks if pk not in self.numbers]:
             loaded = PhoneNumber.objects.filter(pk__in=missing).select_related("account", "organization")
@@ -658,6 +664,11 @@ class _Pump:
     def _error(self, job: _Job, exc: Exception) -> None:
         self._forget(job.message.pk)
         message, number = job.message, job.number
+        if isinstance(exc, CloudAPIError) and exc.is_auth_error:
+            token_refused_apply(message, number.account, exc)
+            self._account_hold(number.account_id)
+            self.result.paused += 1
+            return
         retry_in = send_error_apply(message, exc)
         if retry_in is None:
             if isinstance(exc, CloudAPIError) and exc.ambiguous:
@@ -690,6 +701,19 @@ class _Pump:
 
     def _forget(self, pk: int) -> None:
         self.claimed.pop(pk, None)
+
+    def _account_hold(self, account_id: int) -> None:
+        """Claim nothing more of the account, and give back what waits for its slot (its requests
+        in flight come back refused as well, each to the queue)."""
+        for number in self.numbers.values():
+            if number.account_id == account_id:
+                number.account.token_refused_at = number.account.token_refused_at or timezone.now()
+        held = [job for job in self.scheduled if job.number.account_id == account_id]
+        if held:
+            self.scheduled = [job for job in self.scheduled if job.number.account_id != account_id]
+            heapq.heapify(self.scheduled)
+            self._requeue([job.message for job in held], None)
+            self.result.paused += len(held)
 
     def _unschedule(self) -> None:
         """Everything waiting for its slot goes back to the queue."""

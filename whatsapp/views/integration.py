@@ -42,6 +42,7 @@ from whatsapp.forms import (
     DefaultNumberForm,
     RequestCodeForm,
     TemplateDeleteForm,
+    TokenForm,
     VerifyCodeForm,
     errors_to_form,
 )
@@ -196,8 +197,19 @@ def _progress_context(account: WhatsAppAccount) -> dict[str, Any]:
     return {"remaining": remaining, "progress_error": error, "poll_seconds": PROGRESS_POLL_SECONDS}
 
 
-def _overview(request: HttpRequest, account: WhatsAppAccount | None, connect_form: ConnectForm | None) -> HttpResponse:
+def _overview(
+    request: HttpRequest,
+    account: WhatsAppAccount | None,
+    connect_form: ConnectForm | None,
+    *,
+    token_form: TokenForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     context: dict[str, Any] = {"nav": "settings", "account": account, "sandbox": settings.WHATSAPP_SANDBOX_ENABLED}
+    if account is not None and account.status in CHANGEABLE:
+        context["token_form"] = token_form or TokenForm()
+        if account.token_refused_at is not None:
+            context["waiting_messages"] = selectors.account_queued_count(account=account)
     if account is None or account.status == AccountStatus.SETUP_PENDING:
         context["connect_form"] = connect_form or ConnectForm()
     if account is not None:
@@ -217,7 +229,7 @@ def _overview(request: HttpRequest, account: WhatsAppAccount | None, connect_for
             context.update(recent_context(account))
         elif account.status == AccountStatus.DELETING_TEMPLATES:
             context.update(_progress_context(account))
-    return render(request, "whatsapp/settings/overview.html", context)
+    return render(request, "whatsapp/settings/overview.html", context, status=status)
 
 
 @member_required(Perm.SETTINGS_MANAGE)
@@ -265,6 +277,28 @@ def test_connection(request: HttpRequest, account: WhatsAppAccount) -> HttpRespo
     else:
         messages.success(request, _("The connection works: Meta accepted the access token."))
     return redirect(OVERVIEW)
+
+
+@account_required(*CHANGEABLE)
+@require_POST
+def token_replace(request: HttpRequest, account: WhatsAppAccount) -> HttpResponse:
+    form = TokenForm(request.POST)
+    if form.is_valid():
+        paused = account.token_refused_at is not None
+        try:
+            services.account_token_replace(account=account, access_token=form.cleaned_data["access_token"])
+        except ValidationError as exc:
+            errors_to_form(form, exc)
+        else:
+            messages.success(
+                request,
+                _("Meta accepted the new access token. The waiting messages are going out.")
+                if paused
+                else _("Meta accepted the new access token."),
+            )
+            return redirect(OVERVIEW)
+    messages.error(request, _("The access token was not replaced. Check the highlighted field."))
+    return _overview(request, account, None, token_form=form, status=400)
 
 
 @account_required(*USABLE)
