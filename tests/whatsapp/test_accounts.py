@@ -269,6 +269,24 @@ def test_test_connection_records_a_refusal_with_its_hint_and_a_later_success_cle
     assert account.check_error == ""
 
 
+def test_a_passing_connection_test_resumes_sending_a_refused_token_paused(
+    account: WhatsAppAccount, waba: SandboxBusinessAccount
+) -> None:
+    SandboxBusinessAccount.objects.filter(pk=waba.pk).update(access_token="EAARevokedAtMeta0000000000000000000")
+    refusal = CloudAPIError("Invalid OAuth access token", code=190, http_status=401)
+    assert services.account_token_refused(account=account, error=refusal)
+    assert not services.account_token_refused(account=account, error=refusal)  # paused once
+
+    services.account_test_connection(account=account)  # still refused: still paused
+    account.refresh_from_db()
+    assert account.token_refused_at is not None
+    SandboxBusinessAccount.objects.filter(pk=waba.pk).update(access_token=TOKEN)  # Meta took it back
+    services.account_test_connection(account=account)
+
+    account.refresh_from_db()
+    assert (account.token_refused_at, account.check_error) == (None, "")
+
+
 def test_test_connection_keeps_the_error_code_and_hint(account: WhatsAppAccount, waba: SandboxBusinessAccount) -> None:
     SandboxBusinessAccount.objects.filter(pk=waba.pk).update(access_token="EAARevokedAtMeta0000000000000000000")
 
