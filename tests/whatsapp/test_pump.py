@@ -493,6 +493,32 @@ def test_a_throughput_error_slows_the_number_and_the_message_goes_later_once(
     assert throttled.wamid == f"wamid.{throttled.pk}" and throttled.attempts == 2
 
 
+def test_a_pair_rate_error_holds_that_recipient_back_and_the_others_go_on(
+    account, meta, django_capture_on_commit_callbacks
+) -> None:
+    held = "+919820000002"
+    meta.errors[held] = [131056]
+    messages = queue_texts(account, recipients(5), django_capture_on_commit_callbacks)
+
+    result = dispatch_pump(run_seconds=5)
+
+    assert (result.sent, result.retried) == (4, 1)  # the other four recipients went on
+    refused = Message.objects.get(pk=messages[2].pk)
+    assert refused.status == MessageStatus.QUEUED
+    assert refused.send_after >= timezone.now() + datetime.timedelta(seconds=3)  # Meta's 4^attempt seconds
+    # The pacer holds the customer back too: a new message to them waits in the queue, not sent.
+    again = queue_texts(account, [held], django_capture_on_commit_callbacks)[0]
+    assert dispatch_pump(run_seconds=2).deferred == 1
+    later = Message.objects.get(pk=again.pk)
+    assert later.status == MessageStatus.QUEUED and later.send_after > timezone.now()
+    assert meta.callbacks()[str(again.pk)] == 0
+
+    Message.objects.filter(pk__in=[refused.pk, again.pk]).update(send_after=timezone.now())  # the hold is over
+    pacing_forget()
+    assert dispatch_pump(run_seconds=5).sent == 2
+    assert meta.callbacks()[str(refused.pk)] == 2 and meta.callbacks()[str(again.pk)] == 1
+
+
 def test_a_permanent_error_fails_that_message_only(account, meta, django_capture_on_commit_callbacks) -> None:
     meta.errors["+919820000001"] = [131026]
     messages = queue_texts(account, recipients(4), django_capture_on_commit_callbacks)
