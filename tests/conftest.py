@@ -4,6 +4,7 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 from django.test import override_settings
+from django.utils import translation
 
 from tests import settings as test_settings
 
@@ -28,6 +29,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="PostgreSQL unreachable (set DATABASE_URL)"))
         if "redis" in item.keywords and not test_settings.REDIS_AVAILABLE:
             item.add_marker(pytest.mark.skip(reason="Redis unreachable (set REDIS_URL)"))
+
+
+@pytest.fixture(autouse=True)
+def default_language() -> Iterator[None]:
+    """Each test starts in the default language: a request in another one (Accept-Language, the
+    language switcher) leaves it active in the thread after the test client returns."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
