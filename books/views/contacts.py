@@ -16,7 +16,6 @@ from decimal import Decimal
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
@@ -36,10 +35,17 @@ from books.forms.contacts import (
     person_initial,
     region_label,
 )
+from books.list_filters import CONTACT_FILTERS, ContactListFilter
 from books.models import ZERO, Contact, Organization
 from books.pdf import statement_pdf
 from books.permissions import Perm
-from books.selectors import Statement, contact_list_with_balance, document_list, statement_build
+from books.selectors import (
+    Statement,
+    contact_balance_annotate,
+    contact_list_with_balance,
+    document_list,
+    statement_build,
+)
 from books.views.access import member_required
 
 PAGE_SIZE = 25
@@ -53,13 +59,6 @@ CREATE_URL = {ContactType.CUSTOMER: "books:customer_create", ContactType.VENDOR:
 TITLES = {
     ContactType.CUSTOMER: (gettext_lazy("Customers"), gettext_lazy("New customer")),
     ContactType.VENDOR: (gettext_lazy("Vendors"), gettext_lazy("New vendor")),
-}
-# Receivable for customers, payable for vendors: what the list's balance column adds up.
-FILTERS = {
-    "all": (gettext_lazy("All"), Q()),
-    "active": (gettext_lazy("Active"), Q(is_active=True)),
-    "inactive": (gettext_lazy("Inactive"), Q(is_active=False)),
-    "whatsapp": (gettext_lazy("WhatsApp enabled"), Q(whatsapp_enabled=True)),
 }
 
 
@@ -91,13 +90,10 @@ def _money(amount: Decimal, currency: str, organization: Organization) -> str:
 
 def _contact_list(request: HttpRequest, contact_type: str) -> HttpResponse:
     organization = request.organization
-    search = request.GET.get("q", "").strip()
-    active_filter = request.GET.get("filter", "all")
-    if active_filter not in FILTERS:
-        active_filter = "all"
-    contacts = contact_list_with_balance(organization=organization, contact_type=contact_type, search=search).filter(
-        FILTERS[active_filter][1]
-    )
+    # The filter a bulk action's "Select all N matching" posts back is parsed and run by this same code.
+    list_filter = ContactListFilter.from_params(contact_type, request.GET)
+    # Receivable for customers, payable for vendors: what the list's balance column adds up.
+    contacts = contact_balance_annotate(list_filter.queryset(organization=organization))
     page = Paginator(contacts, PAGE_SIZE).get_page(request.GET.get("page"))
     for contact in page.object_list:
         contact.balance_display = _money(contact.open_balance, contact.currency or organization.currency, organization)
@@ -115,10 +111,11 @@ def _contact_list(request: HttpRequest, contact_type: str) -> HttpResponse:
             "create_url": CREATE_URL[contact_type],
             "can_manage": request.membership.has_perm(MANAGE_PERM[contact_type]),
             "page": page,
-            "search": search,
-            "filters": [(key, label) for key, (label, _q) in FILTERS.items()],
-            "active_filter": active_filter,
+            "search": list_filter.search,
+            "filters": [(key, label) for key, (label, _q) in CONTACT_FILTERS.items()],
+            "active_filter": list_filter.filter,
             "querystring": query.urlencode(),
+            "matching": list_filter.querystring(),
             "list_menus": list_menus(contact_type=contact_type, membership=request.membership),
         },
     )

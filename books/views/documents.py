@@ -34,9 +34,10 @@ from books.choices import ContactType, DocumentKind, DocumentStatus
 from books.forms.documents import DocumentEditor, PaymentApplyForm, share_with_choices
 from books.history import document_history, document_url, history_pending
 from books.kinds import KINDS, KindSpec
+from books.list_filters import DocumentListFilter
 from books.models import Contact, Document, Organization
 from books.permissions import Perm
-from books.selectors import document_get, document_list, payment_target_list
+from books.selectors import document_get, payment_target_list
 from books.services import documents as document_services
 from books.views.access import member_required
 
@@ -120,11 +121,10 @@ def payment_spec_for(document: Document) -> KindSpec | None:
 @require_GET
 def document_list_view(request: HttpRequest, spec: KindSpec) -> HttpResponse:
     organization = _organization(request)
-    status = request.GET.get("status", "")
-    if status not in spec.filter_statuses:
-        status = ""
-    q = request.GET.get("q", "").strip()
-    documents = document_list(organization=organization, kind=spec.kind, status=status, search=q)
+    # The filter a bulk action's "Select all N matching" posts back is parsed and run by this same code.
+    list_filter = DocumentListFilter.from_params(spec, request.GET)
+    status, q = list_filter.status, list_filter.search
+    documents = list_filter.queryset(organization=organization)
     page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
     tabs = [
         {
@@ -134,7 +134,7 @@ def document_list_view(request: HttpRequest, spec: KindSpec) -> HttpResponse:
         }
         for value in ("", *spec.filter_statuses)
     ]
-    base_query = urlencode({k: v for k, v in (("status", status), ("q", q)) if v})
+    base_query = list_filter.querystring()
     return render(
         request,
         "books/documents/list.html",
@@ -147,6 +147,7 @@ def document_list_view(request: HttpRequest, spec: KindSpec) -> HttpResponse:
             "status": status,
             "q": q,
             "page_query": f"{base_query}&" if base_query else "",
+            "matching": base_query,
             "can_manage": request.membership.has_perm(kind_perm(spec, manage=True)),
             "list_menus": list_menus(kind=spec.kind, membership=request.membership),
         },

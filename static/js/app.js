@@ -6,6 +6,10 @@
      <div class="bulk-bar" hidden> <span data-selected-count>0</span> … <button data-clear-selection> </div>
      The header checkbox toggles every `selected` box of its table; the nearest `.bulk-bar` (inside the
      closest `[data-list]`, else the page's) shows while something is selected; rows get `tr.selected`.
+     <div data-select-matching="N" hidden> (books/_select_matching.html, on a list longer than its page)
+     shows while every row of the page is ticked and offers [data-select-matching-all]: choosing it
+     enables its hidden `matching` input (the list's filter, posted by the bar's actions instead of
+     the ids) and the bar counts N. Unticking a row or clearing the selection takes it back.
    Auto-submit   <select data-autosubmit> submits its form on change (organization and language switchers).
    Navigation    [data-nav-toggle] opens/closes the sidebar on narrow screens.
    Formsets      <div data-formset="prefix"> with <template data-formset-empty> (the formset's empty_form,
@@ -44,15 +48,35 @@
         if (row) row.classList.toggle("selected", b.checked);
       });
     });
-    var count = boxesIn(scope).filter(function (b) {
+    var all = boxesIn(scope);
+    var count = all.filter(function (b) {
       return b.checked;
     }).length;
+    var matching = refreshMatching(scope, all.length > 0 && count === all.length);
+    if (matching !== null) count = matching;
     Array.prototype.forEach.call(scope.querySelectorAll(".bulk-bar"), function (bar) {
       bar.hidden = count === 0;
       Array.prototype.forEach.call(bar.querySelectorAll("[data-selected-count]"), function (el) {
         el.textContent = String(count);
       });
     });
+  }
+
+  // "Select all N matching": the count N once chosen, else null.
+  function refreshMatching(scope, pageTicked) {
+    var chosenCount = null;
+    Array.prototype.forEach.call(scope.querySelectorAll("[data-select-matching]"), function (banner) {
+      var input = banner.querySelector("input[data-matching]");
+      if (!input) return;
+      if (!pageTicked) input.disabled = true;
+      banner.hidden = !pageTicked;
+      var offer = banner.querySelector("[data-select-matching-offer]");
+      var chosen = banner.querySelector("[data-select-matching-chosen]");
+      if (offer) offer.hidden = !input.disabled;
+      if (chosen) chosen.hidden = input.disabled;
+      if (!input.disabled) chosenCount = banner.getAttribute("data-select-matching");
+    });
+    return chosenCount;
   }
 
   document.addEventListener("change", function (event) {
@@ -82,6 +106,16 @@
   document.addEventListener("click", function (event) {
     var target = event.target;
     if (!(target instanceof Element)) return;
+
+    var selectMatching = target.closest("[data-select-matching-all]");
+    if (selectMatching) {
+      event.preventDefault();
+      var banner = selectMatching.closest("[data-select-matching]");
+      var input = banner && banner.querySelector("input[data-matching]");
+      if (input) input.disabled = false;
+      refreshSelection(scopeOf(selectMatching));
+      return;
+    }
 
     var clear = target.closest("[data-clear-selection]");
     if (clear) {

@@ -1,6 +1,8 @@
 """The customers and vendors pages, the statement, and the organization switcher."""
 
 import datetime
+import html
+import re
 from decimal import Decimal
 
 import pytest
@@ -468,3 +470,40 @@ def test_the_statement_pdf_is_a_pdf_named_after_the_contact_and_period(signed_in
     assert response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
     assert 'filename="Statement-Acme-Traders-2026-01-01-2026-01-31.pdf"' in response["Content-Disposition"]
+
+
+# --- Select all matching -------------------------------------------------------------------------
+
+
+def select_matching(content: str) -> tuple[str, str] | None:
+    """The list's "Select all N matching" offer, inside the results a live search swaps: N and the
+    filter it posts, if offered."""
+    results = content[content.index('<div id="contact-results">') :]
+    offer = re.search(r'data-select-matching="(\d+)"', results)
+    if offer is None:
+        return None
+    field = re.search(
+        r'<input type="hidden" name="matching" value="([^"]*)" form="contact-bulk-form" disabled', results
+    )
+    assert f"Select all {offer.group(1)} matching" in results
+    return offer.group(1), html.unescape(field.group(1))
+
+
+@pytest.mark.parametrize(
+    ("list_name", "contact_type"), [("books:customer_list", "customer"), ("books:vendor_list", "vendor")]
+)
+def test_a_contact_list_longer_than_its_page_offers_to_select_all_matching_with_its_filter(
+    signed_in, org, monkeypatch, list_name, contact_type
+):
+    monkeypatch.setattr("books.views.contacts.PAGE_SIZE", 2)
+    for n in range(3):
+        make_contact(org, name=f"Acme {n}", contact_type=contact_type, whatsapp=True)
+    make_contact(org, name="Acme Quiet", contact_type=contact_type, whatsapp=False)
+    other = ContactType.VENDOR if contact_type == ContactType.CUSTOMER else ContactType.CUSTOMER
+    make_contact(org, name="Acme Other", contact_type=other, whatsapp=True)
+
+    filtered = signed_in.get(reverse(list_name), {"filter": "whatsapp", "q": "acme"}).content.decode()
+    assert select_matching(filtered) == ("3", "filter=whatsapp&q=acme")
+    assert select_matching(signed_in.get(reverse(list_name), {"q": "acme"}).content.decode()) == ("4", "q=acme")
+    # One page holds every match: ticking the page already selects them all.
+    assert select_matching(signed_in.get(reverse(list_name), {"q": "quiet"}).content.decode()) is None

@@ -2,6 +2,8 @@
 permissions and tenant isolation."""
 
 import datetime
+import html
+import re
 from decimal import Decimal
 
 import pytest
@@ -675,3 +677,45 @@ def test_a_user_without_an_organization_is_told_so(client):
     response = client.get(url("document_list", INVOICE))
 
     assert response.status_code == 403
+
+
+# --- Select all matching -------------------------------------------------------------------------
+
+
+def select_matching(content: str) -> tuple[str, str] | None:
+    """The list's "Select all N matching" offer: N and the filter it posts, if offered."""
+    offer = re.search(r'data-select-matching="(\d+)"', content)
+    if offer is None:
+        return None
+    field = re.search(
+        r'<input type="hidden" name="matching" value="([^"]*)" form="document-bulk-form" disabled', content
+    )
+    assert f"Select all {offer.group(1)} matching" in content
+    return offer.group(1), html.unescape(field.group(1))
+
+
+@pytest.mark.parametrize("spec", list(KINDS.values()), ids=lambda s: s.slug)
+def test_a_list_longer_than_its_page_offers_to_select_all_matching_with_its_filter(member, org, spec, monkeypatch):
+    monkeypatch.setattr("books.views.documents.PAGE_SIZE", 2)
+    sharma = make_contact(org, name="Sharma & Sons", contact_type=spec.party)
+    for _ in range(3):
+        a_document(org, spec, contact=sharma)
+    a_document(org, spec, contact=make_contact(org, name="Patel Stores", contact_type=spec.party))
+
+    searched = member.get(url("document_list", spec), {"q": "sharma & sons"}).content.decode()
+    assert select_matching(searched) == ("3", "q=sharma+%26+sons")
+    # One page holds every match: ticking the page already selects them all.
+    assert select_matching(member.get(url("document_list", spec), {"q": "patel"}).content.decode()) is None
+
+
+def test_select_all_matching_carries_the_status_tab_and_the_search(member, org, monkeypatch):
+    monkeypatch.setattr("books.views.documents.PAGE_SIZE", 1)
+    today = org.today()
+    for _ in range(2):
+        make_document(org, date=today - datetime.timedelta(days=40), due_date=today - datetime.timedelta(days=10))
+    make_document(org)
+
+    content = member.get(url("document_list", INVOICE), {"status": "overdue", "q": " Customer ", "page": 2})
+    assert select_matching(content.content.decode()) == ("2", "status=overdue&q=Customer")
+    unknown = member.get(url("document_list", INVOICE), {"status": "nonsense"}).content.decode()
+    assert select_matching(unknown) == ("3", "")  # an unknown status is the whole list, as the list shows

@@ -27,7 +27,7 @@ from credits.services import credits_adjust, credits_price
 from templates_mgmt.choices import Module, TemplateStatus
 from templates_mgmt.services import module_setting_update, template_create, template_set_default
 from tests.books.factories import UserFactory, make_contact, make_document, make_organization
-from tests.whatsapp.factories import make_sandbox_account, module_template_fields
+from tests.whatsapp.factories import make_account, make_approved_template, make_sandbox_account, module_template_fields
 from whatsapp.choices import MessageStatus
 from whatsapp.models import BulkSend, Message
 from whatsapp.sandbox import delivery
@@ -164,9 +164,12 @@ def test_an_accountant_sends_three_invoices_in_bulk_and_watches_the_progress_rea
     expect(page.locator("#bulk-progress")).not_to_have_attribute("hx-trigger", "every 2s")
     assert page.evaluate("window.__bulkFlowMarker") == "still here"
 
-    # The recent bulk sends lead back to it.
+    # The recent bulk sends lead back to it: finished, both delivered (and read).
     page.get_by_role("link", name="Bulk sends").click()
-    expect(page.locator(f'[data-bulk="{bulk.pk}"]')).to_contain_text("Queued")
+    row = page.locator(f'[data-bulk="{bulk.pk}"]')
+    expect(row.locator("[data-bulk-state]")).to_have_text("Finished")
+    expect(row.locator('[data-count="delivered"]')).to_have_text("2")
+    expect(row.locator('[data-count="on-the-way"]')).to_have_text("0")
     balance = credit_balance_get(organization=org)
     assert balance.reserved == 0 and balance.balance == Decimal("10") - price  # settled on delivery
 
@@ -188,3 +191,58 @@ def test_a_poll_after_the_session_expired_takes_the_page_to_the_login(page, live
     expect(page).to_have_url(re.compile(rf"/login/\?next=/whatsapp/bulk/{bulk.pk}/$"), timeout=10_000)
     expect(page.get_by_label("Username")).to_be_visible()
     assert page.locator("#bulk-progress").count() == 0
+
+
+def test_an_accountant_selects_every_overdue_invoice_beyond_the_page_and_the_summary_counts_them_all(
+    page, live_server, queued_bulks
+) -> None:
+    """30 overdue invoices, 25 to a page: the header box ticks the page, "Select all 30 matching"
+    takes the whole Overdue tab, and the summary, a template change (posted, not put in the URL)
+    and Send carry all 30; the invoice that is not due yet stays out."""
+    user = UserFactory(username="asha")
+    org = make_organization(name="Sharma Accounting", user=user, role="Accountant")
+    credits_adjust(organization=org, amount=Decimal("1000"), note="opening", user=None)
+    account = make_account(org)
+    make_approved_template(account, Module.INVOICES, name="invoice_overdue")
+    short = make_approved_template(account, Module.INVOICES, name="invoice_short", default=False)
+    today = org.today()
+    overdue = {"date": today - datetime.timedelta(days=40), "due_date": today - datetime.timedelta(days=25)}
+    ravi = make_contact(org, name="Ravi Traders", mobile="9820012345")
+    invoices = [make_document(org, contact=ravi, **overdue) for _ in range(30)]
+    make_document(org, contact=ravi)  # not due yet
+
+    sign_in(page, "asha")
+    page.goto(reverse("books:document_list", args=[KINDS["invoice"].slug]))
+    page.get_by_role("link", name="Overdue").click()
+    expect(page.get_by_text("Page 1 of 2 (30 documents)")).to_be_visible()
+
+    # The header box ticks the page's 25; the offer to take all 30 appears.
+    bar = page.locator(".bulk-bar")
+    offer = page.locator("[data-select-matching]")
+    expect(offer).to_be_hidden()
+    page.get_by_label("Select all", exact=True).check()
+    expect(bar.locator("[data-selected-count]")).to_have_text("25")
+    expect(offer).to_contain_text("All 25 on this page are selected.")
+    page.get_by_role("button", name="Select all 30 matching").click()
+    expect(offer).to_contain_text("All 30 matching are selected.")
+    expect(bar.locator("[data-selected-count]")).to_have_text("30")
+    bar.locator('[data-bulk-menu="send"] > summary').click()
+    bar.get_by_role("button", name="WhatsApp message").click()
+
+    # The summary: all 30 go.
+    expect(page.locator("h1")).to_contain_text("Send WhatsApp messages")
+    expect(page.locator('[data-count="selected"]')).to_have_text("30")
+    expect(page.locator('[data-count="will-send"]')).to_have_text("30")
+
+    # Another template: the summary is refreshed by a POST of the ids, not a URL carrying them.
+    page.wait_for_load_state()  # htmx set up (it does so when the document is ready)
+    with page.expect_request(lambda request: "/bulk/new/" in request.url and request.method == "POST") as sent:
+        page.locator("#id_template").select_option(label=f"{short.name} ({short.language})")
+    assert "ids" not in sent.value.url and "ids=" in (sent.value.post_data or "")
+    expect(page.locator("#id_template option:checked")).to_contain_text("invoice_short")
+    expect(page.locator('[data-count="will-send"]')).to_have_text("30")
+
+    page.get_by_role("button", name="Send to 30").click()
+    expect(page.locator(".message-success")).to_contain_text("Bulk send started: 30 selected.")
+    bulk = BulkSend.objects.get()
+    assert sorted(bulk.target_ids) == sorted(invoice.pk for invoice in invoices) and bulk.template == short

@@ -17,7 +17,7 @@ from books.services.organizations import membership_add
 from tests.books.api.builders import client_for
 from tests.books.factories import UserFactory, make_contact, make_document, make_organization
 from whatsapp.choices import Category, Direction, MediaState, MessageStatus, MessageType
-from whatsapp.models import Message
+from whatsapp.models import BulkSend, Message
 
 from .factories import make_account, make_message
 
@@ -368,3 +368,31 @@ def test_the_list_costs_the_same_number_of_queries_for_one_row_or_many(api, org,
     assert many_rows == one_row
     # Token, membership, count, page.
     assert one_row <= 5
+
+
+# --- The messages of a bulk send -------------------------------------------------------------------
+
+
+def test_it_filters_by_bulk_send_and_another_organizations_bulk_send_lists_nothing(api, org, account, customer):
+    bulk = BulkSend.objects.create(organization=org, target="documents", module="invoices", total=2)
+    earlier = BulkSend.objects.create(organization=org, target="documents", module="invoices", total=1)
+    first, second = (a_message(account, contact=customer, bulk=bulk) for _ in range(2))
+    a_message(account, contact=customer, bulk=earlier)
+    a_message(account, contact=customer)  # sent alone
+    foreign_org = make_organization(name="Globex", user=UserFactory())
+    theirs = BulkSend.objects.create(organization=foreign_org, target="documents", module="invoices", total=1)
+    a_message(make_account(foreign_org), bulk=theirs)
+
+    assert ids(api.get(URL, {"bulk": bulk.pk})) == [second.pk, first.pk]
+    assert ids(api.get(URL, {"bulk": bulk.pk, "status": MessageStatus.READ})) == []
+    assert ids(api.get(URL, {"bulk": theirs.pk})) == []  # as another organization's document_id
+    assert "bulk" in api.get(URL, {"bulk": "abc"}).json()
+
+
+def test_the_bulk_filter_and_the_bulk_send_s_messages_link_are_in_the_schema(api):
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    parameters = {p["name"]: p for p in schema["paths"]["/api/v1/whatsapp/messages"]["get"]["parameters"]}
+    assert parameters["bulk"]["in"] == "query" and parameters["bulk"]["schema"]["type"] == "integer"
+    assert "bulk send" in parameters["bulk"]["description"]
+    bulk = schema["components"]["schemas"]["BulkSend"]["properties"]["messages_url"]
+    assert bulk["format"] == "uri"

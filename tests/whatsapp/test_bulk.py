@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import gc
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
@@ -16,12 +17,14 @@ from books.models import Contact
 from credits.models import Price, Reservation
 from credits.selectors import credit_balance_get
 from credits.services import credits_adjust
-from templates_mgmt.choices import Module
+from templates_mgmt.choices import Module, TemplateStatus
+from templates_mgmt.models import MessageTemplate, ModuleSetting
 from tests.books.api.builders import client_for
 from tests.books.factories import UserFactory, make_contact, make_document, make_organization
 from whatsapp.models import BulkSend, BulkSendPart, Message
 from whatsapp.services import bulk as bulk_module
 from whatsapp.services.bulk import (
+    MAX_SELECTION,
     bulk_plan,
     bulk_progress,
     bulk_send_parts_run,
@@ -235,7 +238,14 @@ def test_another_organizations_ids_are_skipped_as_not_found(organization, accoun
     )
     bulk = bulk_send_run(bulk_id=bulk.pk)
     assert bulk.sent == 1 and bulk.skipped == [
-        {"id": foreign.pk, "label": str(foreign.pk), "code": "not_found", "reason": "Not found in this organization."}
+        {
+            "id": foreign.pk,
+            "label": str(foreign.pk),
+            "code": "not_found",
+            "reason": "Not found in this organization.",
+            # Kept in each other language of the interface, for whoever reads it later.
+            "reasons": {"es": "No se encontró en esta organización."},
+        }
     ]
 
 
@@ -394,3 +404,116 @@ def test_a_helper_whose_template_was_deleted_skips_its_parts_with_the_reason(org
     assert bulk.state == "done" and not Message.objects.exists()
     assert [item["id"] for item in bulk.skipped] == [d.pk for d in documents]
     assert {item["code"] for item in bulk.skipped} == {"template_missing"}
+
+
+# --- REST: the template asked for, bad bodies, large and foreign selections, messages, language -------
+
+BULK = "/api/v1/invoices/whatsapp/bulk"
+
+
+def _deleted(organization, account):
+    """Deleted at Meta since: the row stays, as the lifecycle service leaves it."""
+    template = make_approved_template(account, Module.INVOICES, name="invoice_gone", default=False)
+    MessageTemplate.objects.filter(pk=template.pk).update(status=TemplateStatus.DELETED)
+    return template.pk
+
+
+def _foreign(organization, account):
+    return make_approved_template(make_account(make_organization(name="Elsewhere")), Module.INVOICES).pk
+
+
+def _unknown(organization, account):
+    return 999_999
+
+
+@pytest.mark.parametrize("template_id", [_deleted, _foreign, _unknown])
+def test_rest_a_template_that_is_not_usable_is_a_template_id_error_not_the_default(
+    user, organization, account, template_id
+) -> None:
+    invoice = make_document(organization)
+    api = client_for(user)
+    body = {"ids": [invoice.pk], "template_id": template_id(organization, account)}
+
+    response = api.post(BULK, body, format="json")
+    assert response.status_code == 400 and response.json()["template_id"] == ["No message template with this id."]
+    summary = api.get(f"{BULK}?ids={invoice.pk}&template_id={body['template_id']}")
+    assert summary.status_code == 400 and "template_id" in summary.json()
+    assert not BulkSend.objects.exists()
+    # Without one, the module's default.
+    assert api.post(BULK, {"ids": [invoice.pk]}, format="json").status_code == 202
+
+
+@pytest.mark.parametrize("resource", ["invoices", "contacts"])
+@pytest.mark.parametrize("body", ["[1, 2]", '"1,2"', "null"], ids=["array", "string", "null"])
+def test_rest_a_body_that_is_not_a_json_object_is_a_400(user, organization, account, resource, body) -> None:
+    response = client_for(user).post(f"/api/v1/{resource}/whatsapp/bulk", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    (error,) = response.json()["non_field_errors"]
+    assert error.startswith("Invalid data. Expected a dictionary, but got")
+    assert not BulkSend.objects.exists()
+
+
+def test_rest_more_than_a_bulk_send_takes_is_a_field_error(user, organization, account) -> None:
+    response = client_for(user).post(BULK, {"ids": list(range(1, MAX_SELECTION + 2))}, format="json")
+    assert response.status_code == 400
+    assert response.json()["ids"] == [f"Ensure this field has no more than {MAX_SELECTION} elements."]
+    assert not BulkSend.objects.exists()
+
+
+def test_rest_another_organizations_documents_are_not_found_and_nothing_of_them_is_shown(
+    user, organization, account
+) -> None:
+    elsewhere = make_organization(name="Elsewhere")
+    foreign = make_document(elsewhere, contact=make_contact(elsewhere, name="Globex Secret"))
+    mine = make_document(organization)
+    api = client_for(user)
+    not_found = {"id": foreign.pk, "label": str(foreign.pk), "code": "not_found"}
+
+    summary = api.get(f"{BULK}?ids={foreign.pk},{mine.pk}")
+    started = api.post(BULK, {"ids": [foreign.pk, mine.pk]}, format="json")
+    assert started.status_code == 202
+    bulk_send_run(bulk_id=started.json()["bulk_id"])
+    detail = api.get(f"/api/v1/whatsapp/bulk/{started.json()['bulk_id']}")
+
+    assert [item | {"reason": ""} for item in summary.json()["skipped"]] == [not_found | {"reason": ""}]
+    assert detail.json()["skipped"] == [not_found | {"reason": "Not found in this organization."}]
+    assert detail.json()["sent"] == 1
+    for response in (summary, started, detail):
+        assert foreign.number not in response.content.decode() and "Globex" not in response.content.decode()
+    assert not Message.objects.filter(document=foreign).exists()
+
+
+def test_rest_the_bulk_send_links_to_its_messages(user, organization, mixed) -> None:
+    good, others = mixed
+    api = client_for(user)
+    started = api.post(BULK, {"ids": ids(good, others)}, format="json").json()
+    bulk_send_run(bulk_id=started["bulk_id"])
+    again = api.post(BULK, {"ids": [good[0].pk]}, format="json", HTTP_IDEMPOTENCY_KEY="another").json()
+    bulk_send_run(bulk_id=again["bulk_id"])  # another bulk send, to one of the same invoices
+
+    link = urlsplit(api.get(f"/api/v1/whatsapp/bulk/{started['bulk_id']}").json()["messages_url"])
+    assert (link.scheme, link.netloc, link.path) == ("http", "testserver", "/api/v1/whatsapp/messages")
+    listed = api.get(f"{link.path}?{link.query}").json()["results"]
+    assert sorted(row["document"]["id"] for row in listed) == sorted(d.pk for d in good)
+    assert {row["status"] for row in listed} == {"queued"}
+
+
+def test_rest_the_bulk_send_s_reasons_and_error_are_in_the_request_s_language(user, organization, mixed) -> None:
+    good, others = mixed
+    api = client_for(user)
+    started = api.post(BULK, {"ids": [others["opted_out"].pk]}, format="json").json()
+    bulk_send_run(bulk_id=started["bulk_id"])
+    failed = api.post(BULK, {"ids": [good[0].pk]}, format="json", HTTP_IDEMPOTENCY_KEY="later").json()
+    # Turned off between the request and the task: the bulk send fails as a whole.
+    ModuleSetting.objects.filter(organization=organization, module=Module.INVOICES).update(enabled=False)
+    bulk_send_run(bulk_id=failed["bulk_id"])
+
+    contact = others["opted_out"].contact.display_name
+    spanish = api.get(f"/api/v1/whatsapp/bulk/{started['bulk_id']}", HTTP_ACCEPT_LANGUAGE="es").json()
+    assert spanish["skipped"][0]["reason"] == f"WhatsApp no está activado como canal de comunicación para {contact}."
+    english = api.get(f"/api/v1/whatsapp/bulk/{started['bulk_id']}", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert english["skipped"][0]["reason"] == f"WhatsApp is not enabled as a communication channel for {contact}."
+    error = api.get(f"/api/v1/whatsapp/bulk/{failed['bulk_id']}", HTTP_ACCEPT_LANGUAGE="es").json()
+    assert error["state"] == "failed"
+    assert error["error"].startswith("Las notificaciones de WhatsApp están desactivadas para Facturas.")
+    assert error["skipped"][0]["reason"] == error["error"]

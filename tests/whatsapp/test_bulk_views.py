@@ -10,6 +10,7 @@ Credits are the real ``credits`` services, priced one credit per utility message
 
 from __future__ import annotations
 
+import datetime
 import html
 import re
 from decimal import Decimal
@@ -17,6 +18,8 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from books.choices import ContactType, DocumentKind, DocumentStatus
@@ -27,13 +30,14 @@ from books.permissions import Perm
 from books.services.organizations import membership_add
 from credits.models import Price, Reservation
 from credits.services import credits_adjust
-from templates_mgmt.choices import Module
+from templates_mgmt.choices import Module, TemplateStatus
 from templates_mgmt.models import MessageTemplate, ModuleSetting
 from tests.books.factories import UserFactory, make_contact, make_document, make_organization
 from tests.whatsapp.factories import make_account, make_approved_template
 from whatsapp.choices import AccountStatus, MessageStatus
 from whatsapp.models import BulkSend, Message
-from whatsapp.services.bulk import bulk_send_run
+from whatsapp.services.bulk import MAX_SELECTION, bulk_send_run
+from whatsapp.services.notifications import KIND_MODULES
 from whatsapp.views import bulk as bulk_views
 
 pytestmark = pytest.mark.django_db
@@ -597,3 +601,322 @@ def test_the_recent_bulk_sends_link_to_their_progress_in_a_constant_number_of_qu
     row = re.search(rf'data-bulk="{done.pk}">(.*?)</tr>', text, re.S).group(1)
     assert [int(n) for n in re.findall(r'class="num">(\d+)<', row)] == [7, 3, 4]
     assert Reservation.objects.filter(organization=org).count() == 3
+
+
+# --- Select all matching, large selections, and the recent list's delivery figures --------------------
+
+
+def overdue_invoice(org, **kwargs):
+    today = org.today()
+    return make_document(
+        org, date=today - datetime.timedelta(days=40), due_date=today - datetime.timedelta(days=10), **kwargs
+    )
+
+
+def select_matching(response) -> tuple[int, str, str]:
+    """The list's "Select all N matching": N, the filter it posts as ``matching`` and the form it
+    belongs to (disabled until chosen, as the page renders it)."""
+    text = response.content.decode()
+    total = re.search(r'data-select-matching="(\d+)"', text).group(1)
+    field = re.search(r'<input type="hidden" name="matching" value="([^"]*)" form="([^"]+)" disabled', text)
+    assert f"Select all {total} matching" in plain(page(response))
+    return int(total), html.unescape(field.group(1)), field.group(2)
+
+
+def hidden_ids(response) -> list[int]:
+    value = re.search(r'<input type="hidden" name="ids" value="([\d,]*)"', response.content.decode()).group(1)
+    return [int(pk) for pk in value.split(",") if pk]
+
+
+def test_select_all_matching_sends_the_overdue_filter_and_the_summary_resolves_it_in_this_organization(
+    member, org, template, monkeypatch
+) -> None:
+    monkeypatch.setattr("books.views.documents.PAGE_SIZE", 2)
+    overdue = [overdue_invoice(org) for _ in range(3)]
+    make_document(org)  # not due yet
+    overdue_invoice(make_organization(name="Globex"))  # overdue, but another organization's
+    response = member.get(reverse("books:document_list", args=[INVOICE.slug]), {"status": "overdue"})
+    form = list_form(response, "document-bulk-form")
+    assert len(form.boxes) == 2  # the page
+
+    total, matching, form_id = select_matching(response)
+    assert (total, matching, form_id) == (3, "status=overdue", "document-bulk-form")
+
+    # "Select all 3 matching", then Send → WhatsApp message: the page's ticked boxes and the filter.
+    posted = member.post(form.actions["whatsapp_bulk"], {"selected": form.boxes, "matching": matching})
+    assert posted.status_code == 302
+    assert parse_qs(urlsplit(posted["Location"]).query) == {"matching": ["status=overdue"]}
+    summary = member.get(posted["Location"])
+    assert (count(summary, "selected"), count(summary, "will-send"), count(summary, "skipped")) == (3, 3, 0)
+    assert hidden_ids(summary) == [d.pk for d in sorted(overdue, key=lambda d: (d.date, d.pk), reverse=True)]
+
+    start(member, Module.INVOICES, hidden_ids(summary), key=key_of(summary))
+    assert sorted(BulkSend.objects.get().target_ids) == sorted(d.pk for d in overdue)
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_MODULES))
+def test_select_all_matching_resolves_every_document_list_s_filter_to_its_own_kind(member, org, kind) -> None:
+    spec = KINDS[kind]
+    sharma = make_contact(org, name="Sharma Traders", contact_type=spec.party)
+    amount = {"amount": Decimal("500.00")} if spec.is_payment else {}
+    ours = [make_document(org, kind=kind, contact=sharma, **amount) for _ in range(2)]
+    make_document(org, kind=kind, **amount)  # another contact: not matched by the search
+    other_kind = next(k for k in KIND_MODULES if k != kind and KINDS[k].party == spec.party)
+    make_document(
+        org, kind=other_kind, contact=sharma, **({"amount": Decimal("1")} if KINDS[other_kind].is_payment else {})
+    )
+
+    posted = member.post(reverse("whatsapp_send:bulk_new", args=[KIND_MODULES[kind]]), {"matching": "q=sharma"})
+    summary = member.get(posted["Location"])
+    assert sorted(hidden_ids(summary)) == sorted(d.pk for d in ours)
+
+
+def test_select_all_matching_on_vendors_resolves_the_search_to_this_organization_s_vendors(
+    member, org, account, monkeypatch
+) -> None:
+    make_approved_template(account, Module.VENDORS)
+    monkeypatch.setattr("books.views.contacts.PAGE_SIZE", 2)
+    kumars = [
+        make_contact(org, contact_type=ContactType.VENDOR, name=f"Kumar Supplies {n}", persons=2) for n in range(3)
+    ]
+    make_contact(org, contact_type=ContactType.VENDOR, name="Zenith Labs")
+    make_contact(org, name="Kumar Retail")  # a customer
+    make_contact(make_organization(name="Globex"), contact_type=ContactType.VENDOR, name="Kumar Globex")
+    response = member.get(reverse("books:vendor_list"), {"q": "kumar"})
+    form = list_form(response, "contact-bulk-form")
+
+    total, matching, form_id = select_matching(response)
+    assert (total, matching, form_id) == (3, "q=kumar", "contact-bulk-form")
+
+    posted = member.post(form.actions["whatsapp_bulk_notice"], {"selected": form.boxes, "matching": matching})
+    summary = member.get(posted["Location"])
+    assert (count(summary, "selected"), count(summary, "will-send")) == (3, 3)
+    assert hidden_ids(summary) == [v.pk for v in kumars]  # the list's order, each vendor once
+
+
+def test_select_all_matching_more_than_a_bulk_send_takes_is_refused_with_both_numbers(
+    member, org, account, monkeypatch
+) -> None:
+    make_approved_template(account, Module.PAYMENT_REMINDERS)
+    monkeypatch.setattr(bulk_views, "MAX_SELECTION", 2)
+    for _ in range(3):
+        overdue_invoice(org)
+    make_document(org)
+
+    response = member.post(
+        reverse("whatsapp_send:bulk_new", args=[Module.PAYMENT_REMINDERS]), {"matching": "status=overdue"}
+    )
+    assert response.status_code == 200 and refusal_code(response) == "selection_too_large"
+    assert "3 match this list; a bulk send takes at most 2." in page(response)
+    assert f'href="{reverse("books:document_list", args=[INVOICE.slug])}" data-refusal-fix' in page(response)
+    assert send_disabled(response) and hidden_ids(response) == []
+
+    # At the cap it is planned.
+    monkeypatch.setattr(bulk_views, "MAX_SELECTION", 3)
+    summary = member.get(member.post(response.request["PATH_INFO"], {"matching": "status=overdue"})["Location"])
+    assert refusal_code(summary) is None and count(summary, "selected") == 3
+
+
+def test_a_template_change_on_a_large_selection_posts_the_ids_instead_of_a_long_url(member, org, account, template):
+    other = make_approved_template(account, Module.INVOICES, name="invoice_short", default=False)
+    invoices = [make_document(org) for _ in range(3)]
+    # 800 ids: their query alone is far past gunicorn's 4,094-byte request line.
+    ids = [d.pk for d in invoices] + list(range(10_000_000, 10_000_797))
+    bulk_new = reverse("whatsapp_send:bulk_new", args=[Module.INVOICES])
+
+    summary = member.post(bulk_new, {"selected": ids})  # too long for a URL: answered with the summary
+    assert summary.status_code == 200 and hidden_ids(summary) == ids
+    form = re.search(r"<form[^>]*data-bulk-form[^>]*>", summary.content.decode()).group(0)
+    assert f'hx-post="{bulk_new}"' in form and "hx-get" not in form
+    assert 'hx-params="ids,template"' in form and 'hx-select="#bulk-summary"' in form
+
+    # The select's change, as htmx sends it: a POST of the ids and the template, no query string.
+    changed = member.post(
+        bulk_new, {"ids": ",".join(map(str, ids)), "template": other.pk}, headers={"HX-Request": "true"}
+    )
+    assert changed.status_code == 200
+    assert f'<option value="{other.pk}" selected>invoice_short' in page(changed)
+    assert (count(changed, "selected"), count(changed, "will-send")) == (800, 3)
+
+    # Without JavaScript, "Update summary" posts the same form: a short selection comes back as a URL
+    # keeping the template, a long one is answered with the summary.
+    short = member.post(bulk_new, {"ids": str(invoices[0].pk), "template": other.pk, "key": "k"})
+    assert parse_qs(urlsplit(short["Location"]).query) == {"ids": [str(invoices[0].pk)], "template": [str(other.pk)]}
+    long = member.post(bulk_new, {"ids": ",".join(map(str, ids)), "template": other.pk, "key": "k"})
+    assert long.status_code == 200 and f'<option value="{other.pk}" selected>invoice_short' in page(long)
+
+
+def test_the_recent_bulk_sends_show_delivery_figures_and_whether_still_sending_in_constant_queries(
+    member, template, mixed
+) -> None:
+    good, _others = mixed
+
+    def listed():
+        with CaptureQueriesContext(connection) as queries:
+            response = member.get(reverse("whatsapp_send:bulk_list"))
+        text = response.content.decode()
+        rows = {}
+        for pk, row in re.findall(r'data-bulk="(\d+)">(.*?)</tr>', text, re.S):
+            figures = dict(re.findall(r'data-count="([a-z-]+)">(\d+)<', row))
+            state = re.search(r'data-bulk-state="([a-z]+)">([^<]+)<', row).groups()
+            rows[int(pk)] = ({name: int(n) for name, n in figures.items()}, state)
+        return rows, len(queries)
+
+    start(member, Module.INVOICES, [d.pk for d in good], key="a", template=template)
+    done = BulkSend.objects.get()
+    bulk_send_run(bulk_id=done.pk)
+    first, second, third = (Message.objects.get(document=d) for d in good)
+    Message.objects.filter(pk=first.pk).update(status=MessageStatus.READ)
+    Message.objects.filter(pk=second.pk).update(status=MessageStatus.DELIVERED)
+    Message.objects.filter(pk=third.pk).update(status=MessageStatus.FAILED)
+    one_row, one_row_queries = listed()
+    assert one_row == {done.pk: ({"delivered": 2, "failed": 1, "on-the-way": 0}, ("complete", "Finished"))}
+
+    start(member, Module.INVOICES, [d.pk for d in good[:2]], key="b", template=template)
+    sending = BulkSend.objects.latest("pk")
+    bulk_send_run(bulk_id=sending.pk)
+    Message.objects.filter(bulk=sending, document=good[0]).update(status=MessageStatus.SENT)
+    start(member, Module.INVOICES, [good[2].pk], key="c", template=template)
+    waiting = BulkSend.objects.latest("pk")
+    rows, queries = listed()
+    assert rows == {
+        done.pk: ({"delivered": 2, "failed": 1, "on-the-way": 0}, ("complete", "Finished")),
+        sending.pk: ({"delivered": 0, "failed": 0, "on-the-way": 2}, ("sending", "Sending")),
+        waiting.pk: ({"delivered": 0, "failed": 0, "on-the-way": 0}, ("sending", "Waiting")),
+    }
+    assert queries == one_row_queries
+
+
+# --- The template asked for, more ticked than a bulk send takes, reasons in the viewer's language ----
+
+
+def _deleted(org, account) -> str:
+    """Deleted at Meta: the row stays, as the template lifecycle leaves it."""
+    chosen = make_approved_template(account, Module.INVOICES, name="invoice_gone", default=False)
+    MessageTemplate.objects.filter(pk=chosen.pk).update(status=TemplateStatus.DELETED)
+    return str(chosen.pk)
+
+
+def _removed(org, account) -> str:
+    chosen = make_approved_template(account, Module.INVOICES, name="invoice_draft_gone", default=False)
+    pk = chosen.pk
+    chosen.delete()
+    return str(pk)
+
+
+def _another_organization_s(org, account) -> str:
+    return str(make_approved_template(make_account(make_organization(name="Globex")), Module.INVOICES).pk)
+
+
+@pytest.mark.parametrize(
+    "unusable",
+    [
+        _deleted,
+        _removed,
+        _another_organization_s,
+        pytest.param(lambda org, account: "999999", id="_unknown"),
+        pytest.param(lambda org, account: "x", id="_not_an_id"),
+    ],
+)
+def test_a_template_id_that_names_no_usable_template_is_refused_never_replaced_by_the_default(
+    member, org, account, template, mixed, unusable
+) -> None:
+    good, _others = mixed
+    ids = [d.pk for d in good]
+    chosen = unusable(org, account)
+
+    summary = member.get(summary_url(Module.INVOICES, ids, template=chosen))
+    assert summary.status_code == 200 and refusal_code(summary) == "template_not_found" and send_disabled(summary)
+    assert "The chosen message template no longer exists. Choose another one." in page(summary)
+    fix = urlsplit(re.search(r'href="([^"]+)" data-refusal-fix', page(summary)).group(1))
+    assert fix.path == reverse("whatsapp_send:bulk_new", args=[Module.INVOICES])
+    assert parse_qs(fix.query) == {"ids": [",".join(map(str, ids))]}  # the module's default, once asked for
+
+    data = {"ids": ",".join(map(str, ids)), "key": key_of(summary), "template": chosen}
+    response = member.post(reverse("whatsapp_send:bulk_start", args=[Module.INVOICES]), data)
+    assert response.status_code == 400 and refusal_code(response) == "template_not_found"
+    assert "Nothing was sent." in page(response)
+    assert not BulkSend.objects.exists() and not Message.objects.exists()
+
+
+def test_a_template_deleted_between_the_summary_and_send_is_refused_on_send(member, account, template, mixed) -> None:
+    good, _others = mixed
+    chosen = make_approved_template(account, Module.INVOICES, name="invoice_short", default=False)
+    summary = member.get(summary_url(Module.INVOICES, [good[0].pk], template=chosen.pk))
+    assert f'<option value="{chosen.pk}" selected>invoice_short' in page(summary) and not send_disabled(summary)
+
+    MessageTemplate.objects.filter(pk=chosen.pk).update(status=TemplateStatus.DELETED)
+    response = start(member, Module.INVOICES, [good[0].pk], key=key_of(summary), template=chosen)
+
+    assert response.status_code == 400 and refusal_code(response) == "template_not_found"
+    assert not BulkSend.objects.exists()
+
+
+def test_without_a_template_id_the_module_s_default_is_sent(member, template, mixed) -> None:
+    good, _others = mixed
+    url = reverse("whatsapp_send:bulk_start", args=[Module.INVOICES])
+    for key, chosen in (("a", {}), ("b", {"template": ""})):
+        assert member.post(url, {"ids": str(good[0].pk), "key": key, **chosen}).status_code == 302
+    assert [bulk.template for bulk in BulkSend.objects.all()] == [template, template]
+
+
+def test_more_ids_than_a_bulk_send_takes_are_refused_on_the_summary_and_on_send(member, template) -> None:
+    ticked = [str(pk) for pk in range(1, MAX_SELECTION + 2)]
+    # The summary's own form carries its ids in one field (a list's checkboxes stop at Django's
+    # DATA_UPLOAD_MAX_NUMBER_FIELDS long before).
+    summary = member.post(reverse("whatsapp_send:bulk_new", args=[Module.INVOICES]), {"ids": ",".join(ticked)})
+
+    assert summary.status_code == 200 and refusal_code(summary) == "selection_too_large" and send_disabled(summary)
+    assert f"Select at most {MAX_SELECTION} at a time." in page(summary)
+    assert f'href="{reverse("books:document_list", args=[INVOICE.slug])}" data-refusal-fix' in page(summary)
+    response = start(member, Module.INVOICES, ticked, key=key_of(summary))
+    assert response.status_code == 400 and refusal_code(response) == "selection_too_large"
+    assert not BulkSend.objects.exists()
+
+
+def speak(member, language: str) -> None:
+    """The language switcher of the page's header."""
+    assert member.post(reverse("set_language"), {"language": language, "next": "/"}).status_code == 302
+
+
+def test_the_progress_page_gives_the_skipped_reasons_in_the_viewer_s_language(member, template, mixed) -> None:
+    good, others = mixed
+    foreign = make_document(make_organization(name="Globex"))
+    start(member, Module.INVOICES, [good[0].pk, others["opted_out"].pk, foreign.pk], template=template)
+    bulk = BulkSend.objects.get()
+    bulk_send_run(bulk_id=bulk.pk)  # the worker, in the default language
+    contact = others["opted_out"].contact.display_name
+
+    speak(member, "es")
+    for response in (member.get(reverse("whatsapp_send:bulk", args=[bulk.pk])), fragment(member, bulk)):
+        text = page(response)
+        assert text.count(f"WhatsApp no está activado como canal de comunicación para {contact}.") == 2  # group, row
+        assert text.count("No se encontró en esta organización.") == 2
+        assert "WhatsApp is not enabled" not in text and "Not found in this organization." not in text
+
+    speak(member, "en")
+    text = page(member.get(reverse("whatsapp_send:bulk", args=[bulk.pk])))
+    assert f"WhatsApp is not enabled as a communication channel for {contact}." in text
+    assert "Not found in this organization." in text
+
+
+def test_a_bulk_send_recorded_with_english_reasons_alone_still_reads_sensibly_in_spanish(member, org, template) -> None:
+    skipped = [
+        {"id": 7, "label": "INV-7", "code": "recipient_invalid_number", "reason": "Ravi has no valid mobile number."},
+        {"id": 999_999, "label": "999999", "code": "not_found", "reason": "Not found in this organization."},
+    ]
+    bulk = BulkSend.objects.create(
+        organization=org,
+        target="documents",
+        module="invoices",
+        template=template,
+        target_ids=[7, 999_999],
+        total=2,
+        state=BulkSend.State.DONE,
+        skipped=skipped,
+    )
+
+    speak(member, "es")
+    text = page(member.get(reverse("whatsapp_send:bulk", args=[bulk.pk])))
+    assert "Número de móvil no válido" in text and "Ravi has no valid mobile number." in text  # label, as recorded
+    assert "No se encontró en esta organización." in text  # a whole message of the catalog

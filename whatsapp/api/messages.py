@@ -93,6 +93,7 @@ class MessageFilterSerializer(serializers.Serializer):
     direction = serializers.ChoiceField(choices=Direction.choices, required=False)
     document_id = _id_field(gettext_lazy("Messages about this document (any kind)."))
     contact_id = _id_field(gettext_lazy("Messages to or from this customer or vendor."))
+    bulk = _id_field(gettext_lazy("Messages of this bulk send (its bulk_id), one per recipient."))
     phone = serializers.CharField(
         required=False,
         max_length=32,
@@ -314,7 +315,11 @@ class MessageViewSet(OrganizationViewSet):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         filters = MessageFilterSerializer(data=request.query_params, context=self.get_serializer_context())
         filters.is_valid(raise_exception=True)
-        queryset = message_list(organization=self.organization, **filters.validated_data).filter(self.visible())
+        values = dict(filters.validated_data)
+        bulk_id = values.pop("bulk", None)
+        queryset = message_list(organization=self.organization, **values).filter(self.visible())
+        if bulk_id is not None:  # the list is the organization's: another one's bulk send lists nothing
+            queryset = queryset.filter(bulk_id=bulk_id)
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

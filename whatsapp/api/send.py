@@ -19,9 +19,12 @@ with the field at fault when there is one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
@@ -29,6 +32,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from books.api.access import CONTACT_PERMS, DOCUMENT_PERMS, OrganizationViewSet
 from books.api.fields import MAX_ID
@@ -37,7 +41,7 @@ from books.choices import ContactType
 from books.kinds import KINDS, KINDS_BY_RESOURCE, KindSpec
 from books.models import Contact, ContactPerson, Document
 from books.permissions import Perm
-from templates_mgmt.choices import Module
+from templates_mgmt.choices import Module, TemplateStatus
 from templates_mgmt.models import MessageTemplate
 from templates_mgmt.modules import MODULES
 from whatsapp.models import BulkSend, Message
@@ -353,6 +357,9 @@ class BulkSendSerializer(serializers.ModelSerializer):
     template_id = serializers.IntegerField(allow_null=True)
     status_counts = serializers.SerializerMethodField()
     percent = serializers.SerializerMethodField()
+    messages_url = serializers.SerializerMethodField(
+        help_text=gettext_lazy("Its messages with their statuses: the messages list filtered by this bulk send.")
+    )
 
     class Meta:
         model = BulkSend
@@ -369,6 +376,7 @@ class BulkSendSerializer(serializers.ModelSerializer):
             "error",
             "status_counts",
             "percent",
+            "messages_url",
             "created_at",
             "finished_at",
         ]
@@ -380,6 +388,11 @@ class BulkSendSerializer(serializers.ModelSerializer):
     def get_percent(self, bulk: BulkSend) -> int:
         return self.context["progress"].percent
 
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_messages_url(self, bulk: BulkSend) -> str:
+        query = urlencode({"bulk": bulk.pk, "organization_id": bulk.organization_id})
+        return self.context["request"].build_absolute_uri(f"{reverse('whatsapp-api:message-list')}?{query}")
+
 
 class _BulkViewSet(OrganizationViewSet):
     """``POST`` starts a bulk send (202, the work happens in Celery); ``GET ?ids=…`` is the summary."""
@@ -390,9 +403,19 @@ class _BulkViewSet(OrganizationViewSet):
 
     def check_role(self, request: Request) -> None:
         self.require(Perm.NOTIFICATIONS_SEND)
-        self.require(self.party_perm())
+        self.require(self.party_perm(self.request_fields()))
 
-    def party_perm(self) -> Perm:
+    def request_fields(self) -> Mapping[str, Any]:
+        """The request's fields: its query (GET) or its JSON body (POST), which must be an object.
+        Read before the role is checked (the contacts' module decides it): anything else is a 400
+        here, as the body's serializer would say it."""
+        data = self.request.data if self.request.method == "POST" else self.request.query_params
+        if not isinstance(data, Mapping):
+            message = serializers.Serializer.default_error_messages["invalid"].format(datatype=type(data).__name__)
+            raise exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [message]})
+        return data
+
+    def party_perm(self, fields: Mapping[str, Any]) -> Perm:
         raise NotImplementedError
 
     def _read(self, data: Any) -> tuple[str, MessageTemplate | None, list[int]]:
@@ -404,7 +427,12 @@ class _BulkViewSet(OrganizationViewSet):
             raise exceptions.ValidationError({"module": [_("Choose one of: %(m)s.") % {"m": ", ".join(self.modules)}]})
         template = None
         if "template_id" in values:
-            template = MessageTemplate.objects.filter(organization=self.organization, pk=values["template_id"]).first()
+            # A deleted template is no template, as on the summary page: never the default in its place.
+            template = (
+                MessageTemplate.objects.filter(organization=self.organization, pk=values["template_id"])
+                .exclude(status=TemplateStatus.DELETED)
+                .first()
+            )
             if template is None:
                 raise exceptions.ValidationError({"template_id": [_("No message template with this id.")]})
         return module, template, values["ids"]
@@ -451,18 +479,19 @@ class _BulkViewSet(OrganizationViewSet):
             raise _bad_request(refusal) from None
         except IdempotencyConflict as conflict:
             return Response({"code": "idempotency_conflict", "message": str(conflict)}, status=status.HTTP_409_CONFLICT)
-        return Response(bulk_json(bulk), status=status.HTTP_202_ACCEPTED)
+        return Response(bulk_json(bulk, request), status=status.HTTP_202_ACCEPTED)
 
 
-def bulk_json(bulk: BulkSend) -> dict[str, Any]:
-    return BulkSendSerializer(bulk, context={"progress": bulk_progress(bulk=bulk)}).data
+def bulk_json(bulk: BulkSend, request: Request) -> dict[str, Any]:
+    """The bulk send's progress, its skipped ones' reasons in the request's language."""
+    return BulkSendSerializer(bulk, context={"progress": bulk_progress(bulk=bulk), "request": request}).data
 
 
 class DocumentBulkViewSet(_BulkViewSet):
     target = BulkSend.Target.DOCUMENTS
     spec: ClassVar[KindSpec]
 
-    def party_perm(self) -> Perm:
+    def party_perm(self, fields: Mapping[str, Any]) -> Perm:
         return DOCUMENT_PERMS[self.spec.party].view
 
 
@@ -471,14 +500,14 @@ class ContactBulkViewSet(_BulkViewSet):
     default_module = Module.CUSTOMERS
     modules = (Module.CUSTOMERS, Module.VENDORS)
 
-    def party_perm(self) -> Perm:
-        module = (self.request.data if self.request.method == "POST" else self.request.query_params).get("module")
-        contact_type = ContactType.VENDOR if module == Module.VENDORS else ContactType.CUSTOMER
+    def party_perm(self, fields: Mapping[str, Any]) -> Perm:
+        contact_type = ContactType.VENDOR if fields.get("module") == Module.VENDORS else ContactType.CUSTOMER
         return CONTACT_PERMS[contact_type].view
 
 
 class BulkSendViewSet(OrganizationViewSet):
-    """``GET /api/v1/whatsapp/bulk/{bulk_id}``: a bulk send's progress and what it skipped."""
+    """``GET /api/v1/whatsapp/bulk/{bulk_id}``: a bulk send's progress and what it skipped (the
+    reasons in the request's language), with ``messages_url``: its messages and their statuses."""
 
     queryset = BulkSend.objects.all()
     lookup_url_kwarg = "bulk_id"
@@ -491,7 +520,7 @@ class BulkSendViewSet(OrganizationViewSet):
 
     @extend_schema(summary="A bulk WhatsApp send's progress", responses={200: BulkSendSerializer})
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return Response(bulk_json(self.get_object()))
+        return Response(bulk_json(self.get_object(), request))
 
 
 _BULK_SCHEMA = {

@@ -21,14 +21,16 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from books.models import Contact, ContactPerson, Document, Organization
@@ -73,15 +75,63 @@ MAX_SELECTION = 10_000
 
 @dataclass(frozen=True)
 class Skipped:
-    """One selected document (or contact) that will not be sent, and why."""
+    """One selected document (or contact) that will not be sent, and why.
+
+    ``reason`` is in the language active when it was checked. The task runs with none (the
+    default language) and its reasons are read later by people who may use another, so it also
+    keeps ``reasons``: the reason in each other language of the interface, by language code
+    (:func:`bulk_progress` shows the viewer's). A summary is read at once: it has none.
+    """
 
     id: int
     label: str
     code: str
     reason: str
+    reasons: dict[str, str] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "label": self.label, "code": self.code, "reason": self.reason}
+        data: dict[str, Any] = {"id": self.id, "label": self.label, "code": self.code, "reason": self.reason}
+        if self.reasons:
+            data["reasons"] = self.reasons
+        return data
+
+
+def _translations(refusal: NotificationRefused, again: Callable[[], object]) -> dict[str, str]:
+    """``refusal``'s message in each other language of the interface (where it reads differently):
+    ``again`` refuses the same way anew (raises or returns the refusal) while that language is active.
+    The messages carry their parameters already formatted, so the rule is checked again rather
+    than its message translated afterwards."""
+    current = translation.get_language()
+    translated: dict[str, str] = {}
+    for language, _name in settings.LANGUAGES:
+        if language == current:
+            continue
+        with translation.override(language):
+            try:
+                result = again()
+                message = result.message if isinstance(result, NotificationRefused) else None
+            except NotificationRefused as raised:  # its message, not itself: its traceback holds this frame
+                message = raised.message
+        if message is not None and message != refusal.message:
+            translated[language] = message
+    return translated
+
+
+def _skipped(pk: int, label: str, refusal: NotificationRefused, again: Callable[[], object]) -> Skipped:
+    """A skipped one as the task records it: with its reason in every language (``again``: see
+    :func:`_translations`)."""
+    return Skipped(pk, label, refusal.code, refusal.message, _translations(refusal, again))
+
+
+def _reason_shown(item: dict[str, Any], language: str | None) -> str:
+    """A stored skipped one's reason in ``language``. Rows recorded before the translations were
+    kept have their English reason alone: a reason without parameters is still a message of the
+    catalog ("Not found in this organization."), the others are shown as recorded."""
+    reason = item.get("reason") or ""
+    translated = item.get("reasons") or {}
+    if language in translated:
+        return translated[language]
+    return _(reason) if reason and language else reason
 
 
 @dataclass
@@ -173,9 +223,12 @@ class _People:
         return subject_for_contact(contact=row, module=module, persons=self.persons.get(row.pk, []))
 
 
-def _subjects(organization: Organization, target: str, module: str, ids: Sequence[int]) -> Iterator[Any]:
-    """``(id, label, Subject | NotificationRefused)`` for each id, in the order selected; ids that
-    are not the organization's (or not of the module's kind) are "not found", as any other."""
+def _subjects(
+    organization: Organization, target: str, module: str, ids: Sequence[int]
+) -> Iterator[tuple[int, str, Callable[[], Subject]]]:
+    """``(id, label, subject)`` for each id, in the order selected: ``subject()`` makes the id's
+    :class:`Subject` or raises :class:`NotificationRefused` (from the rows in hand: no query). Ids
+    that are not the organization's (or not of the module's kind) are "not found", as any other."""
     loader = _documents if target == BulkSend.Target.DOCUMENTS else _contacts
     for start in range(0, len(ids), CHUNK_SIZE):
         chunk = ids[start : start + CHUNK_SIZE]
@@ -184,14 +237,15 @@ def _subjects(organization: Organization, target: str, module: str, ids: Sequenc
         for pk in chunk:
             row = rows.get(pk)
             if row is None:
-                yield pk, str(pk), NotificationRefused("not_found", _("Not found in this organization."))
+                yield pk, str(pk), _not_found
                 continue
             _organization_set(row, organization)
             label = row.number if isinstance(row, Document) else row.display_name
-            try:
-                yield pk, label, people.subject(row, module)
-            except NotificationRefused as refusal:
-                yield pk, str(row), refusal
+            yield pk, label, partial(people.subject, row, module)
+
+
+def _not_found() -> Subject:
+    raise NotificationRefused("not_found", _("Not found in this organization."))
 
 
 def _organization_set(row: Document | Contact, organization: Organization) -> None:
@@ -206,6 +260,10 @@ def _organization_set(row: Document | Contact, organization: Organization) -> No
 
 def _checked(context: SendContext, subject: Subject) -> _Checked:
     return subject_recipients_check(context, subject, recipient_checks_or_why_not(subject))
+
+
+def _check_again(context: SendContext, subject: Callable[[], Subject]) -> _Checked:
+    return _checked(context, subject())
 
 
 def _clean_ids(ids: Sequence[Any]) -> list[int]:
@@ -230,11 +288,8 @@ def bulk_plan(
         plan.refusal = refusal
         return plan
     for pk, label, subject in _subjects(organization, target, module, ids):
-        if isinstance(subject, NotificationRefused):
-            plan.skipped.append(Skipped(pk, label, subject.code, subject.message))
-            continue
         try:
-            checked = _checked(context, subject)
+            checked = _checked(context, subject())
         except NotificationRefused as refusal:
             plan.skipped.append(Skipped(pk, label, refusal.code, refusal.message))
             continue
@@ -338,7 +393,8 @@ def bulk_send_run(*, bulk_id: int) -> BulkSend | None:
     try:
         context = send_context(organization=bulk.organization, module=bulk.module, template=bulk.template)
     except NotificationRefused as refusal:
-        skipped = [item.as_dict() for item in _all_refused(bulk.target_ids, refusal)]
+        again = partial(send_context, organization=bulk.organization, module=bulk.module, template=bulk.template)
+        skipped = [item.as_dict() for item in _all_refused(bulk.target_ids, refusal, _translations(refusal, again))]
         BulkSend.objects.filter(pk=bulk.pk).update(
             state=BulkSend.State.FAILED, error=refusal.message, skipped=skipped, finished_at=timezone.now()
         )
@@ -370,8 +426,8 @@ def bulk_send_parts_run(*, bulk_id: int) -> int:
     return _parts_write(bulk, context)
 
 
-def _all_refused(ids: Sequence[int], refusal: NotificationRefused) -> list[Skipped]:
-    return [Skipped(pk, str(pk), refusal.code, refusal.message) for pk in ids]
+def _all_refused(ids: Sequence[int], refusal: NotificationRefused, reasons: dict[str, str]) -> list[Skipped]:
+    return [Skipped(pk, str(pk), refusal.code, refusal.message, reasons) for pk in ids]
 
 
 def _bulk_get(bulk_id: int) -> BulkSend | None:
@@ -434,20 +490,18 @@ def _part_ids(bulk: BulkSend, part: BulkSendPart) -> list[int]:
 def _part_write(bulk: BulkSend, context: SendContext | NotificationRefused, part: BulkSendPart) -> list[Skipped]:
     ids = _part_ids(bulk, part)
     if isinstance(context, NotificationRefused):
-        return _all_refused(ids, context)
+        again = partial(send_context, organization=bulk.organization, module=bulk.module, template=bulk.template)
+        return _all_refused(ids, context, _translations(context, again))
     done = _written(bulk, ids) if part.retaken else set()
     pending: list[tuple[int, str, _Checked]] = []
     skipped: list[Skipped] = []
     for pk, label, subject in _subjects(bulk.organization, bulk.target, bulk.module, ids):
         if pk in done:
             continue
-        if isinstance(subject, NotificationRefused):
-            skipped.append(Skipped(pk, label, subject.code, subject.message))
-            continue
         try:
-            pending.append((pk, label, _checked(context, subject)))
+            pending.append((pk, label, _checked(context, subject())))
         except NotificationRefused as refusal:
-            skipped.append(Skipped(pk, label, refusal.code, refusal.message))
+            skipped.append(_skipped(pk, label, refusal, partial(_check_again, context, subject)))
         if len(pending) >= CHUNK_SIZE:
             skipped += _write_chunk(bulk, part, pending)
             pending = []
@@ -555,11 +609,12 @@ def _fitting(
 
 
 def _no_credits(pk: int, label: str) -> Skipped:
-    return Skipped(
-        pk,
-        label,
-        "insufficient_credits",
-        _("Not enough IM credits left for this one. Buy IM credits and send it again."),
+    return _skipped(pk, label, _no_credits_refusal(), _no_credits_refusal)
+
+
+def _no_credits_refusal() -> NotificationRefused:
+    return NotificationRefused(
+        "insufficient_credits", _("Not enough IM credits left for this one. Buy IM credits and send it again.")
     )
 
 
@@ -596,10 +651,27 @@ class BulkProgress:
 
 
 def bulk_progress(*, bulk: BulkSend) -> BulkProgress:
-    """The bulk send's messages counted by status (one query)."""
+    """The bulk send's messages counted by status (one query), for a page or an API answer.
+
+    ``bulk`` is read afresh, its skipped ones' reasons and its error in the active language
+    (:class:`Skipped`): what is shown, not what to save.
+    """
     bulk.refresh_from_db()
+    _shown_in_active_language(bulk)
     rows = Message.objects.filter(bulk=bulk).values("status").annotate(n=Count("pk")).order_by()
     return BulkProgress(bulk=bulk, counts={row["status"]: row["n"] for row in rows})
+
+
+def _shown_in_active_language(bulk: BulkSend) -> None:
+    language = translation.get_language()
+    stored = bulk.skipped
+    bulk.skipped = [
+        {"id": item["id"], "label": item["label"], "code": item["code"], "reason": _reason_shown(item, language)}
+        for item in stored
+    ]
+    # A failed bulk send's error is the refusal every selected one was skipped with (bulk_send_run).
+    if bulk.error and stored and stored[0].get("reason") == bulk.error:
+        bulk.error = bulk.skipped[0]["reason"]
 
 
 def bulk_sends_sweep(*, older_than_minutes: int = 10) -> int:
@@ -675,6 +747,7 @@ def bulk_outcome_list(*, bulk: BulkSend, offset: int = 0, limit: int = 50) -> li
         Message.objects.filter(bulk=bulk, **{f"{by}__in": ids}).select_related("contact_person").order_by("pk")
     ):
         messages.setdefault(getattr(message, by), []).append(message)
+    language = translation.get_language()
     outcomes = []
     for pk in ids:
         item = skipped.get(pk)
@@ -684,7 +757,7 @@ def bulk_outcome_list(*, bulk: BulkSend, offset: int = 0, limit: int = 50) -> li
                 label=labels.get(pk, str(pk)),
                 found=pk in labels,
                 messages=messages.get(pk, []),
-                skipped=Skipped(pk, item["label"], item["code"], item["reason"]) if item else None,
+                skipped=Skipped(pk, item["label"], item["code"], _reason_shown(item, language)) if item else None,
             )
         )
     return outcomes

@@ -4,11 +4,14 @@ vendors) at once, the summary before it, its progress after, and the organizatio
 URL names (namespace ``whatsapp_send``, mounted at ``whatsapp/``):
 
 - ``bulk_new`` (``bulk/new/<module>/``): the summary. A list's bulk-action bar POSTs the ticked
-  rows as ``selected``; the answer is a redirect to the same page with ``?ids=1,2,3``, so the
-  summary can be reloaded; ``?template=`` picks another approved template of the module. It shows
-  :func:`~whatsapp.services.bulk.bulk_plan`: how many go, the skipped ones grouped by reason, the
-  credits it reserves against those available, or the rule of the whole organization that
-  refuses it with where to fix it.
+  rows as ``selected`` — or, after "Select all N matching", the list's filter as ``matching``,
+  resolved here by the list's own code (:mod:`books.list_filters`) — and the answer is a redirect
+  to the same page with ``?ids=1,2,3`` (or ``?matching=…``), so the summary can be reloaded;
+  ``?template=`` picks another approved template of the module (the summary itself POSTs that
+  change, its ids in the body however many). A template id that is no longer usable is refused,
+  never replaced by the default. It shows :func:`~whatsapp.services.bulk.bulk_plan`: how many go,
+  the skipped ones grouped by reason, the credits it reserves against those available, or the
+  rule of the whole organization that refuses it with where to fix it.
 - ``bulk_start`` (POST): :func:`~whatsapp.services.bulk.bulk_send_start` with the summary's
   one-time key as idempotency key (a double click starts one bulk send), then the progress page.
   The request answers at once; the documents are checked and queued by a Celery task.
@@ -16,7 +19,8 @@ URL names (namespace ``whatsapp_send``, mounted at ``whatsapp/``):
   counts, skipped list, a page of per-document outcomes), polled by htmx until every message is
   final. A poll whose session expired is answered with ``HX-Redirect`` to the login page, never
   with the login page inside the card.
-- ``bulk_list`` (``bulk/``): the organization's recent bulk sends.
+- ``bulk_list`` (``bulk/``): the organization's recent bulk sends, with their messages delivered,
+  failed and on the way (one query for the page).
 
 Permissions are the Send page's: NOTIFICATIONS_SEND and the right to see the module's documents
 or contacts. Another organization's bulk send is a 404.
@@ -41,6 +45,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -50,6 +55,7 @@ from books.api.access import CONTACT_PERMS, DOCUMENT_PERMS
 from books.api.fields import MAX_ID
 from books.choices import ContactType
 from books.kinds import KINDS
+from books.list_filters import ContactListFilter, DocumentListFilter, list_filter_ids
 from books.models import Organization
 from books.permissions import Perm
 from books.views.access import member_required
@@ -59,6 +65,7 @@ from templates_mgmt.models import MessageTemplate
 from templates_mgmt.modules import MODULES, ModuleSpec
 from whatsapp.choices import MessageStatus
 from whatsapp.models import BulkSend
+from whatsapp.selectors.bulk import bulk_progress_list
 from whatsapp.services.bulk import (
     MAX_SELECTION,
     BulkPlan,
@@ -170,17 +177,31 @@ def _ids(params: QueryDict) -> list[int]:
     return list(dict.fromkeys(int(part) for part in parts if part.isdigit() and 0 < int(part) <= MAX_ID))
 
 
-def _template(organization: Organization, params: QueryDict) -> MessageTemplate | None:
-    """The template asked for (any of the organization's, so the service says why it can't be
-    used), or None for the module's default."""
-    raw = params.get("template", "")
-    if not raw.isdigit() or int(raw) > MAX_ID:
+def _template(organization: Organization, params: QueryDict) -> MessageTemplate | NotificationRefused | None:
+    """The template asked for: any of the organization's, so the service says why it can't be used
+    (another module's, not approved). None when none is asked for: the module's default.
+
+    An id that names none of the organization's templates (unknown, another organization's,
+    deleted) is a refusal, never the default in its place: the template chosen on the summary may
+    be deleted before Send, and another one must not go out instead.
+    """
+    raw = params.get("template", "").strip()
+    if not raw:
         return None
-    return (
-        MessageTemplate.objects.filter(organization=organization, pk=int(raw))
-        .exclude(status=TemplateStatus.DELETED)
-        .first()
-    )
+    template = None
+    if raw.isdigit() and int(raw) <= MAX_ID:
+        template = (
+            MessageTemplate.objects.filter(organization=organization, pk=int(raw))
+            .exclude(status=TemplateStatus.DELETED)
+            .first()
+        )
+    if template is None:
+        return NotificationRefused(
+            "template_not_found",
+            _("The chosen message template no longer exists. Choose another one."),
+            field="template",
+        )
+    return template
 
 
 # --- The summary -------------------------------------------------------------------------------
@@ -226,16 +247,24 @@ def _render_summary(
     request: HttpRequest,
     kind: BulkKind,
     ids: list[int],
-    template: MessageTemplate | None,
+    template: MessageTemplate | NotificationRefused | None,
     *,
     error: NotificationRefused | None = None,
     status: int = 200,
 ) -> HttpResponse:
     organization = _organization(request)
     options = module_templates(organization=organization, module=kind.module)
-    # As the Send page: the default, else the first approved template (the one the select shows).
-    template = template or (options[0] if options else None)
-    refusal = _summary_refusal(ids)
+    unusable: NotificationRefused | None = None
+    if isinstance(template, NotificationRefused):
+        # Nothing is planned with another template; the fix is the summary with the module's default.
+        unusable, template = template, None
+        query = urlencode({"ids": ",".join(map(str, ids))})
+        if len(query) <= MAX_QUERY_LENGTH:
+            unusable.url = f"{reverse('whatsapp_send:bulk_new', args=[kind.module])}?{query}"
+    else:
+        # As the Send page: the default, else the first approved template (the one the select shows).
+        template = template or (options[0] if options else None)
+    refusal = _summary_refusal(ids) or unusable
     plan: BulkPlan | None = None
     if refusal is None:
         plan = bulk_plan(organization=organization, target=kind.target, module=kind.module, ids=ids, template=template)
@@ -278,18 +307,65 @@ def _render_summary(
     return render(request, "whatsapp/bulk/summary.html", context, status=status)
 
 
+def _list_filter(kind: BulkKind, raw: str) -> DocumentListFilter | ContactListFilter:
+    """The list's filter a "Select all N matching" posted (the list's own query string), read by
+    the list's own code: the kind's document list, or the party's contact list."""
+    params = QueryDict(raw)
+    if kind.spec.document_kind:
+        return DocumentListFilter.from_params(KINDS[kind.spec.document_kind], params)
+    return ContactListFilter.from_params(kind.spec.party, params)
+
+
+def _matching_ids(request: HttpRequest, kind: BulkKind, raw: str) -> tuple[list[int], NotificationRefused | None]:
+    """The ids of every row the list shows under its filter, in the list's order, or the refusal of
+    a filter matching more than a bulk send takes."""
+    ids, matched = list_filter_ids(
+        list_filter=_list_filter(kind, raw), organization=_organization(request), limit=MAX_SELECTION
+    )
+    if matched <= MAX_SELECTION:
+        return ids, None
+    message = _("%(count)s match this list; a bulk send takes at most %(max)s. Narrow it with a filter or a search.")
+    numbers = {
+        "count": number_format(matched, force_grouping=True),
+        "max": number_format(MAX_SELECTION, force_grouping=True),
+    }
+    return [], NotificationRefused("selection_too_large", message % numbers)
+
+
+def _summary_query(params: QueryDict, ids: list[int]) -> str:
+    """The summary's own URL query for a POSTed selection: the list's filter when it was "all
+    matching" (reloading shows what matches then), else the ids; the chosen template kept."""
+    query = {"matching": params["matching"]} if "matching" in params else {"ids": ",".join(map(str, ids))}
+    if params.get("template"):
+        query["template"] = params["template"]
+    return urlencode(query)
+
+
 @member_required(Perm.NOTIFICATIONS_SEND)
 @require_http_methods(["GET", "POST"])
 def bulk_new(request: HttpRequest, module: str) -> HttpResponse:
-    """The summary before a bulk send (reads only; a list's POST comes back here as a GET)."""
+    """The summary before a bulk send (reads only).
+
+    The selection is a list's ticked rows (``selected``), the summary's own ``ids``, or the list's
+    filter (``matching``: "Select all N matching"), resolved here by the list's code. A list's POST
+    comes back here as a GET when its URL stays short; the summary's own POST (another template,
+    by htmx or without JavaScript) carries its ids in the body, however many, and is answered
+    with the summary.
+    """
     kind = _kind(request, module)
     params = request.POST if request.method == "POST" else request.GET
-    ids = _ids(params)
-    if request.method == "POST":
-        query = urlencode({"ids": ",".join(map(str, ids))})
+    template = _template(_organization(request), params)
+    if "matching" in params:
+        ids, refusal = _matching_ids(request, kind, params["matching"])
+        if refusal is not None:
+            return _render_summary(request, kind, ids, template, error=refusal)
+    else:
+        ids = _ids(params)
+    if request.method == "POST" and not request.headers.get("HX-Request"):
+        query = _summary_query(params, ids)
         if len(query) <= MAX_QUERY_LENGTH:
             return redirect(f"{request.path}?{query}")
-    return _render_summary(request, kind, ids, _template(_organization(request), params))
+    return _render_summary(request, kind, ids, template)
 
 
 @member_required(Perm.NOTIFICATIONS_SEND)
@@ -300,6 +376,8 @@ def bulk_start(request: HttpRequest, module: str) -> HttpResponse:
     ids = _ids(request.POST)
     organization = _organization(request)
     template = _template(organization, request.POST)
+    if isinstance(template, NotificationRefused):
+        return _render_summary(request, kind, ids, template, error=template, status=400)
     key = request.POST.get("key", "").strip()[:64]
     try:
         bulk, created = bulk_send_start(
@@ -426,15 +504,26 @@ def bulk_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(bulk_send_list(organization=_organization(request)), BULK_SENDS_PER_PAGE).get_page(
         request.GET.get("page")
     )
+    bulks = list(page.object_list)
+    progress = bulk_progress_list(bulks=bulks)  # one query for the page's messages
     rows = []
-    for bulk in page.object_list:
+    for bulk in bulks:
         finished = bulk.state in (BulkSend.State.DONE, BulkSend.State.FAILED)
+        counts = progress[bulk.pk].counts
+        delivered = counts.get(MessageStatus.DELIVERED, 0) + counts.get(MessageStatus.READ, 0)
+        failed = counts.get(MessageStatus.FAILED, 0)
         rows.append(
             {
                 "bulk": bulk,
                 "module_label": Module(bulk.module).label if bulk.module in Module.values else bulk.module,
                 # Every selected one is either queued (``sent``) or skipped once the task is done.
                 "skipped": bulk.total - bulk.sent if finished else None,
+                "delivered": delivered,
+                "failed": failed,
+                # Queued, being sent, or sent without a delivery receipt yet.
+                "on_the_way": progress[bulk.pk].messages - delivered - failed,
+                # As the progress page: every message sent or failed (or none to send).
+                "complete": progress[bulk.pk].is_complete,
             }
         )
     return render(
