@@ -408,6 +408,25 @@ def test_a_double_submit_sends_once(member, org, template, invoice) -> None:
     assert credit_balance_get(organization=org).reserved == price(invoice.share_with.get())
 
 
+def test_a_template_deleted_after_the_page_loaded_is_refused_not_replaced_by_the_default(
+    member, org, account, template, invoice
+) -> None:
+    chosen = approved(account, Module.INVOICES, name="invoice_short", default=False)
+    form = member.get(send_url(invoice), {"template": chosen.pk})
+    chosen.status = TemplateStatus.DELETED
+    chosen.save(update_fields=["status"])
+    data = {"token": token_of(form), "template": chosen.pk, "contact_persons": [invoice.share_with.get().pk]}
+
+    response = member.post(send_url(invoice), data)
+
+    assert response.status_code == 400
+    assert refusal_code(response) == "template_not_found"
+    assert not Message.objects.filter(document=invoice).exists()
+    assert not Reservation.objects.filter(organization=org).exists()
+    unknown = member.get(send_url(invoice), {"template": 999_999})
+    assert unknown.status_code == 200 and refusal_code(unknown) == "template_not_found" and send_disabled(unknown)
+
+
 def test_a_new_page_load_is_a_new_send(member, template, invoice) -> None:
     data = {"template": template.pk, "contact_persons": [invoice.share_with.get().pk]}
     member.post(send_url(invoice), {**data, "token": token_of(member.get(send_url(invoice)))})

@@ -34,6 +34,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
 from books.api.access import CONTACT_PERMS, DOCUMENT_PERMS
+from books.api.fields import MAX_ID
 from books.choices import ContactType
 from books.formatting import date_format
 from books.history import document_url
@@ -171,17 +172,31 @@ def _date(value: str | None) -> datetime.date | None:
 # --- What the form says ------------------------------------------------------------------------
 
 
-def _template(subject: Subject, params: QueryDict) -> MessageTemplate | None:
+def _template(subject: Subject, params: QueryDict) -> MessageTemplate | NotificationRefused | None:
     """The template asked for (any of the organization's, so the service says why it can't be
-    used), or None for the module's default."""
-    raw = params.get("template", "")
-    if not raw.isdigit():
+    used), or None for the module's default.
+
+    An id that names none of the organization's templates (unknown, another organization's,
+    deleted) is a refusal, never the default in its place: the template chosen on the page may be
+    deleted before Send, and another one must not go out instead (as on the bulk summary).
+    """
+    raw = params.get("template", "").strip()
+    if not raw:
         return None
-    return (
-        MessageTemplate.objects.filter(organization=subject.organization, pk=int(raw))
-        .exclude(status=TemplateStatus.DELETED)
-        .first()
-    )
+    template = None
+    if raw.isdigit() and int(raw) <= MAX_ID:
+        template = (
+            MessageTemplate.objects.filter(organization=subject.organization, pk=int(raw))
+            .exclude(status=TemplateStatus.DELETED)
+            .first()
+        )
+    if template is None:
+        return NotificationRefused(
+            "template_not_found",
+            _("The chosen message template no longer exists. Choose another one."),
+            field="template",
+        )
+    return template
 
 
 def _ids(params: QueryDict) -> list[int]:
@@ -283,6 +298,9 @@ def _send_page(request: HttpRequest, target: SendTarget) -> HttpResponse:
     params = _params(request)
     template = _template(subject, params)
     persons = _persons(subject, params, posted=posted)
+    if isinstance(template, NotificationRefused):  # shown with the module's default; nothing sent
+        plan = notification_plan(subject=subject, template=None, contact_persons=persons)
+        return _render(request, target, plan, error=template, status=400 if posted else 200)
     if not posted:
         return _render(request, target, notification_plan(subject=subject, template=template, contact_persons=persons))
     token = params.get("token", "")
