@@ -16,6 +16,7 @@ from typing import Any
 import httpx2
 import pytest
 from django.db import close_old_connections, connection
+from django.utils import timezone
 
 from books.choices import ContactType, DocumentKind, DocumentStatus
 from books.models import ContactPerson, Document
@@ -30,6 +31,7 @@ from whatsapp import cloud
 from whatsapp.choices import AccountStatus, MessageStatus
 from whatsapp.client import CloudAPI
 from whatsapp.models import Channel, MediaUpload, Message, NotificationRequest
+from whatsapp.services import pump as pump_module
 from whatsapp.services.dispatch import message_dispatch, messages_sweep
 from whatsapp.services.messages import StatusUpdate, message_status_apply
 from whatsapp.services.notifications import (
@@ -40,6 +42,7 @@ from whatsapp.services.notifications import (
     subject_for_contact,
     subject_for_document,
 )
+from whatsapp.services.pacing import pacing_forget
 
 pytestmark = pytest.mark.django_db
 
@@ -514,3 +517,31 @@ def test_a_static_attachment_is_uploaded_once_and_reused_for_every_customer(
     assert len(meta.uploads) == 1 and PDF in meta.uploads[0]
     headers = [sent["template"]["components"][0]["parameters"][0]["document"] for sent in meta.sends]
     assert headers == [{"id": "media-1", "filename": "prices.pdf"}] * 3
+
+
+@pytest.mark.redis
+def test_through_the_pump_a_throttled_send_reserves_once_and_is_charged_once(
+    meta, template, invoice, organization, django_capture_on_commit_callbacks
+) -> None:
+    pacing_forget()  # phone number ids repeat from test to test
+    pump_module.dispatch_keys_clear()
+    Price.objects.create(organization=organization, category="marketing", country_code="91", credits=Decimal("2.50"))
+    first, second = queued(invoice, django_capture_on_commit_callbacks)
+    meta.errors.append({"message": "(#130429) Rate limit hit", "type": "OAuthException", "code": 130429})
+
+    result = pump_module.dispatch_pump(run_seconds=3)
+
+    assert (result.sent, result.retried) == (1, 1)
+    Message.objects.filter(status=MessageStatus.QUEUED).update(send_after=timezone.now())  # its backoff is over
+    assert pump_module.dispatch_pump(run_seconds=3).sent == 1
+    assert len(meta.sends) == 3  # refused once, then each accepted once
+    assert Reservation.objects.filter(organization=organization).count() == 2  # the retry reserved nothing more
+    pricing = {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "marketing"}
+    for message in (first, second):
+        message.refresh_from_db()
+        assert message.wamid
+        for name in ("sent", "delivered", "read", "delivered"):  # a duplicate webhook too
+            message_status_apply(organization=organization, update=status(message, name, pricing=pricing))
+    assert LedgerEntry.objects.filter(organization=organization, kind="settlement").count() == 2
+    balance = credit_balance_get(organization=organization)
+    assert (balance.balance, balance.reserved) == (Decimal("95.00"), Decimal("0"))

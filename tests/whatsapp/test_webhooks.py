@@ -472,6 +472,27 @@ def test_a_phone_number_quality_update_is_recorded_on_the_number(client: Client,
     assert number.quality_event_at.timestamp() == 1763712300
 
 
+def test_a_throughput_upgrade_raises_the_number_s_pace_to_a_thousand_a_second(client: Client, account, ids) -> None:
+    from whatsapp.services.pacing import effective_rate
+
+    number = account.default_phone_number
+    number.display_phone_number = "+91 22 4000 0001"
+    number.save()
+    assert (number.messages_per_second, effective_rate(number.messages_per_second)) == (80, 68.0)
+    payload = fixture("phone_number_quality_update", **ids)
+    payload["entry"][0]["changes"][0]["value"] = {"display_phone_number": "912240000001", "event": "THROUGHPUT_UPGRADE"}
+
+    post(client, payload)
+
+    number.refresh_from_db()
+    assert (number.throughput_level, number.quality_event, number.messaging_limit_tier) == (
+        "HIGH",
+        "THROUGHPUT_UPGRADE",
+        "TIER_1K",  # untouched: the event carries no limit
+    )
+    assert (number.messages_per_second, effective_rate(number.messages_per_second)) == (1000, 850.0)
+
+
 def test_an_account_update_is_recorded_for_the_settings_page(client: Client, account, ids) -> None:
     post(client, fixture("account_update", **ids))
     account.refresh_from_db()
