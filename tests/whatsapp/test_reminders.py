@@ -26,8 +26,8 @@ from django.utils import timezone
 from django.utils.html import escape
 from django_celery_beat.models import PeriodicTask
 
-from books.choices import DocumentKind
-from books.models import ContactPerson, Organization
+from books.choices import DocumentKind, DocumentStatus
+from books.models import ContactPerson, Document, Organization
 from books.services.documents import AllocationInput, LineInput, document_void
 from books.services.organizations import organization_update
 from credits.services import credits_adjust
@@ -195,7 +195,7 @@ def test_today_is_the_organizations_day_not_utcs(organization, monkeypatch) -> N
     assert reminder_messages(organization).get().document == due_today
 
 
-def test_a_refused_reminder_is_recorded_with_its_reason_and_not_retried_by_later_runs() -> None:
+def test_a_refused_reminder_is_recorded_with_its_reason_and_not_retried_the_same_day() -> None:
     organization = set_up_organization(credits=Decimal("0"))
     due = invoice(organization, TODAY)
 
@@ -914,3 +914,73 @@ def test_the_rest_api_needs_settings_manage(org) -> None:
     api = client_for(staff)
     assert api.get(API).status_code == 403
     assert api.post(API, {"name": "x", "days": 1, "when": "after"}).status_code == 403
+
+
+# --- Refusals an administrator fixes are tried again on a later day -------------------------------
+
+
+def test_credits_running_out_mid_run_skip_the_rest_and_a_later_day_sends_them_once_bought(monkeypatch) -> None:
+    from credits.services.pricing import credits_price
+
+    on(monkeypatch, 9)
+    organization = set_up_organization(credits=Decimal("0"), rules=(("On the due date", 0, ON),))
+    reminders_run(organization=organization)  # nothing due on the 9th; beat is then down on the 10th
+    first, second, third = (invoice(organization, may(10)) for _ in range(3))
+    assert ContactPerson.objects.filter(contact=first.contact).count() == 1  # one message per invoice
+    price = credits_price(organization=organization, category="utility", phone="+919820012345")
+    credits_adjust(organization=organization, amount=price, note="enough for one", user=None)
+
+    on(monkeypatch, 11)
+    result = reminders_run(organization=organization)  # catches up the 10th
+
+    assert (result.sent, [s.code for s in result.skipped]) == (1, ["insufficient_credits"] * 2)
+    credits_adjust(organization=organization, amount=Decimal("100"), note="bought", user=None)
+    again = reminders_run(organization=organization)  # the same day, credits bought: nothing more
+    assert (again.sent, again.retried) == (0, 0)
+
+    on(monkeypatch, 12)
+    later = reminders_run(organization=organization)
+
+    assert (later.sent, later.retried, later.already_sent) == (2, 2, 0)
+    assert set(reminded(organization)) == {first.number, second.number, third.number}
+    assert reminder_messages(organization).count() == 3
+    on(monkeypatch, 13)
+    assert reminders_run(organization=organization).sent == 0
+    assert reminder_messages(organization).count() == 3
+
+
+def test_only_fixable_refusals_of_rules_on_or_after_the_due_date_are_tried_again(monkeypatch) -> None:
+    on(monkeypatch, 7)
+    organization = set_up_organization(credits=Decimal("0"))
+    before_due = invoice(organization, may(10))  # "3 days before" falls on the 7th
+    no_number = invoice(organization, may(7))  # "On the due date" falls on the 7th
+    ContactPerson.objects.filter(contact=no_number.contact).update(mobile="", phone="")
+    reminders_run(organization=organization)
+    codes = dict(ReminderSent.objects.values_list("document__number", "reason_code"))
+    assert codes == {before_due.number: "insufficient_credits", no_number.number: "recipient_invalid_number"}
+    credits_adjust(organization=organization, amount=Decimal("100"), note="bought", user=None)
+
+    on(monkeypatch, 8)
+    result = reminders_run(organization=organization)
+
+    # "Due in 3 days" a day late says the wrong thing; a contact without a number is the accountant's.
+    assert (result.sent, result.retried) == (0, 0)
+    assert not reminder_messages(organization).exists()
+
+
+def test_a_fixed_refusal_is_not_tried_again_after_the_catch_up_window_or_once_paid(monkeypatch) -> None:
+    on(monkeypatch, 1)
+    organization = set_up_organization(credits=Decimal("0"), rules=(("On the due date", 0, ON),))
+    stale = invoice(organization, may(1))
+    reminders_run(organization=organization)
+    on(monkeypatch, 5)
+    paid = invoice(organization, may(5))
+    reminders_run(organization=organization)
+    Document.objects.filter(pk=paid.pk).update(balance=Decimal("0"), status=DocumentStatus.PAID)
+    credits_adjust(organization=organization, amount=Decimal("100"), note="bought", user=None)
+
+    on(monkeypatch, 9)  # the 1st is more than 7 days back
+    result = reminders_run(organization=organization)
+
+    assert (result.sent, result.retried) == (0, 0)
+    assert ReminderSent.objects.get(document=stale).outcome == "skipped"

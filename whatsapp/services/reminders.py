@@ -24,9 +24,15 @@ gets its own transaction:
 **Refusals.** When ``notification_send`` refuses (WhatsApp inactive, module off, no approved
 template, nobody with a valid number, too few credits…) nothing is queued, and the row is kept as
 *skipped* with the refusal's code and message: the accountant sees on the Reminders page why an
-invoice got no reminder, and later runs do not try it again — the schedule would otherwise retry
-the same refusal every day, or send the customer a "due in 3 days" reminder when it is due in one.
-The accountant can still send that reminder by hand from the invoice.
+invoice got no reminder. Later runs do not try it again — the schedule would otherwise retry the
+same refusal every day, or send the customer a "due in 3 days" reminder when it is due in one —
+except a refusal an administrator fixes for the whole organization (:data:`RETRIED_CODES`: IM
+credits bought, WhatsApp or the module turned back on, a template approved, a number given to the
+channel): a later day's run sends it then, for the rules on or after the due date ("overdue" is
+still true a day late), while its day is within :data:`CATCH_UP_DAYS` and the invoice still owes,
+as a caught-up day's (one reminder per invoice and run, the latest rule's). Never on the day it was
+refused: a second run that day sends nothing more. The accountant can still send that reminder by
+hand from the invoice.
 
 **Catch-up.** A run covers today in the organization's time zone, whatever the hour it runs, and
 the days beat missed since the schedule's last run (``ReminderSchedule.last_run_on``), at most
@@ -306,6 +312,8 @@ class ReminderRunResult:
     #: Invoices reminded by this run, and the messages queued for them (one per recipient).
     sent: int = 0
     messages: int = 0
+    #: Of ``sent``: reminders an earlier run skipped for a refusal since fixed (:data:`RETRIED_CODES`).
+    retried: int = 0
     #: Invoices a rule had already dealt with (an earlier run, or another worker right now).
     already_sent: int = 0
     #: Refused, and superseded by a later rule of the same run (code ``superseded``).
@@ -318,6 +326,7 @@ class ReminderRunResult:
             "enabled": self.enabled,
             "sent": self.sent,
             "messages": self.messages,
+            "retried": self.retried,
             "already_sent": self.already_sent,
             "skipped": len(self.skipped),
         }
@@ -327,6 +336,18 @@ class ReminderRunResult:
 CATCH_UP_DAYS = 7
 #: The reason code of a reminder not sent because a later rule reminded the invoice in the same run.
 SUPERSEDED = "superseded"
+#: Refusals an administrator fixes for the whole organization: a reminder skipped for one of them is
+#: sent by a later day's run once fixed (see the module docstring); the others stay skipped.
+RETRIED_CODES = frozenset(
+    {
+        "insufficient_credits",
+        "integration_inactive",
+        "module_disabled",
+        "template_missing",
+        "template_not_approved",
+        "no_channel_number",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -336,6 +357,8 @@ class _Due:
     rule: ReminderRule
     document: Document
     day: datetime.date
+    #: The skipped reminder this one tries again (:data:`RETRIED_CODES`); None: a new one.
+    retry: ReminderSent | None = None
 
 
 def _saved_on(value: datetime.datetime, organization: Organization) -> datetime.date:
@@ -380,10 +403,15 @@ def reminders_run(*, organization: Organization, today: datetime.date | None = N
             document.organization = organization  # one instance for every subject of the run
             day = document.due_date + datetime.timedelta(days=rule.offset_days)
             due.setdefault(document.pk, []).append(_Due(rule=rule, document=document, day=day))
+    for marker in _retryable(organization, rules, today):
+        matches = due.setdefault(marker.document_id, [])
+        if all(match.rule.pk != marker.rule_id for match in matches):
+            marker.document.organization = organization
+            matches.append(_Due(rule=marker.rule, document=marker.document, day=marker.run_on, retry=marker))
     for matches in due.values():
         # The latest rule is the one that says the most ("7 days overdue" over "due today").
         latest, *earlier = sorted(matches, key=lambda match: match.rule.offset_days, reverse=True)
-        _remind(latest.rule, latest.document, latest.day, result)
+        _remind(latest, result)
         for match in earlier:
             _supersede(match, latest.rule, result)
     # A run for a day before the last one (``--date``) leaves the last run day as it is: moving it
@@ -395,16 +423,62 @@ def reminders_run(*, organization: Organization, today: datetime.date | None = N
     return result
 
 
-def _remind(rule: ReminderRule, document: Document, day: datetime.date, result: ReminderRunResult) -> None:
-    """Remind one invoice for one rule, in one transaction that starts by claiming it."""
-    with transaction.atomic():
-        # The claim. A concurrent run inserting the same pair waits here for this transaction,
-        # then finds the row and counts it as already sent.
-        marker, created = ReminderSent.objects.get_or_create(
-            rule=rule, document=document, defaults={"organization_id": rule.organization_id, "run_on": day}
+def _retryable(organization: Organization, rules: list[ReminderRule], today: datetime.date) -> list[ReminderSent]:
+    """The reminders of the enabled rules on or after the due date that an earlier day's run skipped
+    for a refusal since fixable (:data:`RETRIED_CODES`), within :data:`CATCH_UP_DAYS`, whose invoice
+    still owes as :func:`reminder_candidates` asks."""
+    after_due = [rule.pk for rule in rules if rule.offset_days >= 0]
+    if not after_due:
+        return []
+    start_of_today = datetime.datetime.combine(today, datetime.time.min, tzinfo=organization.tzinfo)
+    return list(
+        ReminderSent.objects.filter(
+            organization=organization,
+            rule_id__in=after_due,
+            outcome=ReminderSent.Outcome.SKIPPED,
+            reason_code__in=RETRIED_CODES,
+            run_on__gte=today - datetime.timedelta(days=CATCH_UP_DAYS),
+            created_at__lt=start_of_today,
+            document__balance__gt=0,
+            document__contact__whatsapp_enabled=True,
         )
-        if not created:
-            result.already_sent += 1
+        .exclude(document__status__in=NOT_REMINDED)
+        .select_related("rule", "document", "document__contact")
+        .order_by("document_id", "pk")
+    )
+
+
+def _claim(match: _Due, result: ReminderRunResult) -> ReminderSent | None:
+    """The (rule, invoice) row this run may send for, or None when another run dealt with it.
+
+    New: inserted (unique: a concurrent run inserting the same pair waits for this transaction,
+    then finds the row). A retry: the skipped row locked, if it is still skipped for a refusal
+    that is retried (a concurrent run waits, then finds it sent)."""
+    if match.retry is None:
+        marker, created = ReminderSent.objects.get_or_create(
+            rule=match.rule,
+            document=match.document,
+            defaults={"organization_id": match.rule.organization_id, "run_on": match.day},
+        )
+    else:
+        marker = (
+            ReminderSent.objects.select_for_update()
+            .filter(pk=match.retry.pk, outcome=ReminderSent.Outcome.SKIPPED, reason_code__in=RETRIED_CODES)
+            .first()
+        )
+        created = marker is not None
+    if not created:
+        result.already_sent += 1
+        return None
+    return marker
+
+
+def _remind(match: _Due, result: ReminderRunResult) -> None:
+    """Remind one invoice for one rule, in one transaction that starts by claiming it."""
+    rule, document = match.rule, match.document
+    with transaction.atomic():
+        marker = _claim(match, result)
+        if marker is None:
             return
         try:
             sent = notification_send(
@@ -421,11 +495,14 @@ def _remind(rule: ReminderRule, document: Document, day: datetime.date, result: 
             return
         marker.message = sent.messages[0] if sent.messages else None
         marker.message_count = len(sent.messages)
-        marker.save(update_fields=["message", "message_count"])
+        marker.outcome, marker.reason_code, marker.reason = ReminderSent.Outcome.SENT, "", ""
+        marker.save(update_fields=["message", "message_count", "outcome", "reason_code", "reason"])
         if sent.replayed:  # the record was removed, the messages were not: they went out before
             result.already_sent += 1
         else:
             result.sent += 1
+            if match.retry is not None:
+                result.retried += 1
             result.messages += len(sent.messages)
 
 
@@ -433,13 +510,8 @@ def _supersede(match: _Due, latest: ReminderRule, result: ReminderRunResult) -> 
     """Record that ``match.rule`` will not remind the invoice: ``latest`` did in this run. Claimed
     like a reminder, so no later run sends it either."""
     with transaction.atomic():
-        marker, created = ReminderSent.objects.get_or_create(
-            rule=match.rule,
-            document=match.document,
-            defaults={"organization_id": match.rule.organization_id, "run_on": match.day},
-        )
-        if not created:
-            result.already_sent += 1
+        marker = _claim(match, result)
+        if marker is None:
             return
         reason = _(
             "Not sent: the reminders missed while the schedule was down were caught up in one run, "
