@@ -419,9 +419,12 @@ class NotificationRequest(models.Model):
 class BulkSend(models.Model):
     """One "Send → WhatsApp message" on many documents (or contacts) at once.
 
-    The request only records what was asked (the ids, the module, the template) and answers; a
+    The request only records what was asked (the ids, the module, the template, and for statements
+    the period, fixed then so a task that runs after midnight sends the same one) and answers; a
     Celery task then checks each one, writes the messages with their credits in chunks, and
     records every skipped one with the reason. Progress is read from the messages themselves.
+    When Meta restricts sending (131048) the bulk send is paused: its queued messages wait, held,
+    until someone resumes it (:mod:`whatsapp.services.bulk_pause`).
     """
 
     class Target(models.TextChoices):
@@ -441,14 +444,35 @@ class BulkSend(models.Model):
         "templates_mgmt.MessageTemplate", verbose_name=_("template"), on_delete=models.SET_NULL, null=True
     )
     target_ids = models.JSONField(_("selected ids"), default=list)
+    statement_from = models.DateField(
+        _("statement from"),
+        null=True,
+        blank=True,
+        help_text=_("First day of the period every statement covers; empty unless the module sends statements."),
+    )
+    statement_to = models.DateField(
+        _("statement to"),
+        null=True,
+        blank=True,
+        help_text=_("Last day of that period, fixed when the bulk send started."),
+    )
     state = models.CharField(_("state"), max_length=10, choices=State, default=State.PENDING)
     total = models.PositiveIntegerField(_("selected"), default=0)
     sent = models.PositiveIntegerField(_("sent to"), default=0, help_text=_("Documents or contacts queued."))
     messages_queued = models.PositiveIntegerField(_("messages"), default=0)
     skipped = models.JSONField(
-        _("skipped"), default=list, blank=True, help_text=_("[{id, label, code, reason}] for every one not sent.")
+        _("skipped"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "[{id, label, code, reason, reasons}] for every one not sent; reasons: the reason in each other "
+            "language of the interface, by language code."
+        ),
     )
     error = models.TextField(_("error"), blank=True)
+    # Meta restricted sending (131048): the queued messages are held until someone resumes the send.
+    paused_at = models.DateTimeField(_("paused at"), null=True, blank=True)
+    pause_reason = models.TextField(_("pause reason"), blank=True)
     idempotency_key = models.CharField(_("idempotency key"), max_length=255, blank=True)
     fingerprint = models.CharField(_("request fingerprint"), max_length=64, blank=True)
     created_by = models.ForeignKey(
@@ -684,7 +708,8 @@ class ReminderSent(models.Model):
     The row is written before the messages, in the same transaction, and is unique per rule and
     invoice: a second run of the schedule, or two workers at once, finds it and sends nothing. A
     skipped reminder (WhatsApp inactive, too few credits, no valid number…) keeps the refusal so
-    the accountant sees why, and is not tried again by later runs.
+    the accountant sees why; later runs try it again only when an administrator can fix the
+    refusal for the whole organization (``whatsapp.services.reminders.RETRIED_CODES``).
     """
 
     class Outcome(models.TextChoices):

@@ -17,5 +17,6 @@ urlpatterns = [
     path("bulk/new/<str:module>/send/", bulk.bulk_start, name="bulk_start"),
     path("bulk/<int:pk>/", bulk.bulk_detail, name="bulk"),
     path("bulk/<int:pk>/progress/", bulk.bulk_progress_fragment, name="bulk_progress"),
+    path("bulk/<int:pk>/resume/", bulk.bulk_resume, name="bulk_resume"),
     path("chat/contact/<int:pk>/", chat.contact_chat, name="chat_contact"),
 ]

@@ -12,8 +12,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from books.api.access import CONTACT_PERMS
 from books.choices import ContactType, DocumentStatus
-from books.models import Contact
+from books.formatting import date_format, money_format
+from books.models import Contact, Organization, Role
+from books.permissions import Perm
+from books.selectors import statement_build
+from books.services.documents import LineInput
+from books.services.organizations import membership_add
 from credits.models import Price, Reservation
 from credits.selectors import credit_balance_get
 from credits.services import credits_adjust
@@ -517,3 +523,226 @@ def test_rest_the_bulk_send_s_reasons_and_error_are_in_the_request_s_language(us
     assert error["state"] == "failed"
     assert error["error"].startswith("Las notificaciones de WhatsApp están desactivadas para Facturas.")
     assert error["skipped"][0]["reason"] == error["error"]
+
+
+# --- Statements: one period for the whole bulk send, fixed when it starts -------------------------------
+
+MARCH = (datetime.date(2025, 3, 1), datetime.date(2025, 3, 31))
+CONTACTS_BULK = "/api/v1/contacts/whatsapp/bulk"
+
+
+@pytest.fixture
+def customers(organization, account):
+    """Two customers, each with an invoice in March 2025 and a larger one in April: a statement for
+    March closes on the March invoice alone."""
+    make_approved_template(account, Module.CUSTOMER_STATEMENTS)
+    customers = [make_contact(organization) for _ in range(2)]
+    for customer in customers:
+        make_document(
+            organization,
+            contact=customer,
+            date=datetime.date(2025, 3, 10),
+            lines=[LineInput("Audit", Decimal("1"), Decimal("1000.00"), Decimal("0"))],
+        )
+        make_document(organization, contact=customer, date=datetime.date(2025, 4, 5))
+    return customers
+
+
+def statement_text(organization, contact, start: datetime.date, end: datetime.date) -> str:
+    """The statement module's test body for ``contact`` over ``start``–``end``."""
+    closing = statement_build(contact=contact, from_date=start, to_date=end).closing_balance
+    period = f"{date_format(start, organization=organization)} – {date_format(end, organization=organization)}"
+    return (
+        f"Dear {contact.display_name}, your statement for {period} is attached and shows "
+        f"{money_format(closing, organization.currency, organization=organization)} due at the end. Thank you."
+    )
+
+
+def periods(**filters) -> set[tuple[datetime.date | None, datetime.date | None]]:
+    return set(Message.objects.filter(**filters).values_list("statement_from", "statement_to"))
+
+
+def test_every_statement_of_a_bulk_send_covers_the_period_it_was_started_with(organization, customers) -> None:
+    bulk, _ = bulk_send_start(
+        organization=organization,
+        target="contacts",
+        module=Module.CUSTOMER_STATEMENTS,
+        ids=[c.pk for c in customers],
+        statement_from=MARCH[0],
+        statement_to=MARCH[1],
+    )
+    assert (bulk.statement_from, bulk.statement_to) == MARCH
+
+    bulk = bulk_send_run(bulk_id=bulk.pk)
+
+    assert bulk.sent == 2 and periods() == {MARCH}
+    for customer in customers:
+        message = Message.objects.get(contact=customer)
+        # The body's period and closing balance are March's; the PDF is made from the same period at dispatch.
+        assert message.content == statement_text(organization, customer, *MARCH)
+        assert message.payload["media"]["source"] == "statement"
+    assert statement_text(organization, customers[0], MARCH[0], datetime.date(2025, 4, 30)) != message.content
+
+
+def test_the_default_period_is_this_month_to_today_when_the_bulk_send_starts_not_when_it_runs(
+    organization, customers, monkeypatch
+) -> None:
+    monkeypatch.setattr(Organization, "today", lambda self: datetime.date(2025, 3, 31))
+    plan = bulk_plan(
+        organization=organization, target="contacts", module=Module.CUSTOMER_STATEMENTS, ids=[customers[0].pk]
+    )
+    assert (plan.statement_from, plan.statement_to) == MARCH and plan.sendable == 1
+    bulk, _ = bulk_send_start(
+        organization=organization, target="contacts", module=Module.CUSTOMER_STATEMENTS, ids=[customers[0].pk]
+    )
+
+    # The worker only gets to it after midnight: it still sends March's statement.
+    monkeypatch.setattr(Organization, "today", lambda self: datetime.date(2025, 4, 1))
+    bulk_send_run(bulk_id=bulk.pk)
+
+    assert periods() == {MARCH}
+    assert Message.objects.get().content == statement_text(organization, customers[0], *MARCH)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "code", "field"),
+    [
+        (datetime.date(2025, 3, 31), datetime.date(2025, 3, 1), "invalid_period", "from_date"),
+        (None, datetime.date(2999, 1, 1), "period_in_future", "to_date"),
+    ],
+    ids=["ends-before-it-starts", "ends-after-today"],
+)
+def test_a_bad_period_refuses_the_bulk_send_as_a_whole(organization, customers, start, end, code, field) -> None:
+    selection = {"target": "contacts", "module": Module.CUSTOMER_STATEMENTS, "ids": [c.pk for c in customers]}
+    plan = bulk_plan(organization=organization, statement_from=start, statement_to=end, **selection)
+    assert (plan.refusal.code, plan.refusal.field) == (code, field) and not plan.can_send
+    with pytest.raises(NotificationRefused) as caught:
+        bulk_send_start(organization=organization, statement_from=start, statement_to=end, **selection)
+    assert (caught.value.code, caught.value.field) == (code, field)
+    assert not BulkSend.objects.exists() and not Message.objects.exists()
+
+
+def test_rest_contacts_bulk_sends_statements_for_the_period_asked(user, organization, customers) -> None:
+    api = client_for(user)
+    ids_ = [c.pk for c in customers]
+    period = {"from_date": "2025-03-01", "to_date": "2025-03-31"}
+    summary = api.get(CONTACTS_BULK, {"ids": ",".join(map(str, ids_)), "module": "customer_statements", **period})
+    assert summary.status_code == 200, summary.content
+    assert (summary.json()["from_date"], summary.json()["to_date"], summary.json()["will_send"]) == (
+        "2025-03-01",
+        "2025-03-31",
+        2,
+    )
+
+    started = api.post(CONTACTS_BULK, {"ids": ids_, "module": "customer_statements", **period}, format="json")
+    assert started.status_code == 202, started.content
+    assert (started.json()["from_date"], started.json()["to_date"]) == ("2025-03-01", "2025-03-31")
+    bulk_send_run(bulk_id=started.json()["bulk_id"])
+
+    detail = api.get(f"/api/v1/whatsapp/bulk/{started.json()['bulk_id']}").json()
+    assert (detail["module"], detail["from_date"], detail["to_date"], detail["sent"]) == (
+        "customer_statements",
+        "2025-03-01",
+        "2025-03-31",
+        2,
+    )
+    assert periods() == {MARCH}
+
+
+def test_rest_without_a_period_vendor_statements_cover_this_month_to_today(user, organization, account) -> None:
+    make_approved_template(account, Module.VENDOR_STATEMENTS)
+    vendor = make_contact(organization, contact_type=ContactType.VENDOR)
+    today = organization.today()
+
+    started = client_for(user).post(CONTACTS_BULK, {"ids": [vendor.pk], "module": "vendor_statements"}, format="json")
+
+    assert started.status_code == 202, started.content
+    assert (started.json()["from_date"], started.json()["to_date"]) == (
+        today.replace(day=1).isoformat(),
+        today.isoformat(),
+    )
+    bulk_send_run(bulk_id=started.json()["bulk_id"])
+    assert periods(contact=vendor) == {(today.replace(day=1), today)}
+
+
+@pytest.mark.parametrize(
+    ("period", "field", "error"),
+    [
+        ({"from_date": "2025-13-01"}, "from_date", "Date has wrong format."),
+        ({"from_date": "2025-03-31", "to_date": "2025-03-01"}, "from_date", "The statement period ends before it"),
+        ({"to_date": "2999-01-01"}, "to_date", "The statement period can't end after today."),
+    ],
+    ids=["not-a-date", "ends-before-it-starts", "ends-after-today"],
+)
+def test_rest_a_bad_period_is_a_400_naming_the_field(user, organization, customers, period, field, error) -> None:
+    api = client_for(user)
+    body = {"ids": [customers[0].pk], "module": "customer_statements", **period}
+
+    started = api.post(CONTACTS_BULK, body, format="json")
+    summary = api.get(CONTACTS_BULK, {**body, "ids": str(customers[0].pk)})
+
+    for response in (started, summary):
+        assert response.status_code == 400, response.content
+        assert response.json()[field][0].startswith(error)
+    assert not BulkSend.objects.exists()
+
+
+def test_rest_the_same_key_with_another_period_is_a_conflict(user, organization, customers) -> None:
+    api = client_for(user)
+    body = {"ids": [customers[0].pk], "module": "customer_statements", "from_date": "2025-03-01"}
+
+    first = api.post(CONTACTS_BULK, {**body, "to_date": "2025-03-31"}, format="json", HTTP_IDEMPOTENCY_KEY="s-1")
+    other = api.post(CONTACTS_BULK, {**body, "to_date": "2025-03-15"}, format="json", HTTP_IDEMPOTENCY_KEY="s-1")
+    again = api.post(CONTACTS_BULK, {**body, "to_date": "2025-03-31"}, format="json", HTTP_IDEMPOTENCY_KEY="s-1")
+
+    assert first.status_code == 202 and other.status_code == 409
+    assert other.json()["code"] == "idempotency_conflict"
+    assert again.status_code == 202 and again.json()["bulk_id"] == first.json()["bulk_id"]
+    assert BulkSend.objects.count() == 1
+
+
+def test_rest_a_notice_module_ignores_the_dates_as_a_single_notice_does(user, organization, account) -> None:
+    make_approved_template(account, Module.CUSTOMERS)
+    customer = make_contact(organization)
+    body = {"ids": [customer.pk], "module": "customers", "from_date": "2025-03-01", "to_date": "2025-03-31"}
+
+    started = client_for(user).post(CONTACTS_BULK, body, format="json")
+
+    assert started.status_code == 202, started.content
+    assert (started.json()["from_date"], started.json()["to_date"]) == (None, None)
+    bulk_send_run(bulk_id=started.json()["bulk_id"])
+    assert periods(contact=customer) == {(None, None)}
+
+
+def test_rest_the_contacts_bulk_path_documents_the_statement_period(user, organization) -> None:
+    schema = client_for(user).get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    body = schema["components"]["schemas"]["ContactBulkRequestRequest"]["properties"]
+    assert body["from_date"]["format"] == body["to_date"]["format"] == "date"
+    summary = schema["paths"][CONTACTS_BULK]["get"]["parameters"]
+    assert {"from_date", "to_date"} <= {parameter["name"] for parameter in summary}
+    invoices = schema["paths"][BULK]
+    assert "from_date" not in {parameter["name"] for parameter in invoices["get"]["parameters"]}
+    body_ref = invoices["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert body_ref == "#/components/schemas/BulkRequestRequest"  # each path its own body
+    progress = schema["components"]["schemas"]["BulkSend"]["properties"]
+    assert progress["from_date"]["nullable"] is True and progress["to_date"]["format"] == "date"
+
+
+def test_rest_vendor_statements_need_the_right_to_see_vendors(organization, account) -> None:
+    clerk = UserFactory()
+    sales_only = [Perm.NOTIFICATIONS_SEND, CONTACT_PERMS[ContactType.CUSTOMER].view]
+    Role.objects.create(organization=organization, name="Sales desk", permissions=sales_only)
+    membership_add(organization=organization, user=clerk, role_name="Sales desk")
+    make_approved_template(account, Module.CUSTOMER_STATEMENTS)
+    make_approved_template(account, Module.VENDOR_STATEMENTS)
+    vendor = make_contact(organization, contact_type=ContactType.VENDOR)
+    customer = make_contact(organization)
+    api = client_for(clerk)
+
+    vendors = api.post(CONTACTS_BULK, {"ids": [vendor.pk], "module": "vendor_statements"}, format="json")
+    summary = api.get(CONTACTS_BULK, {"ids": str(vendor.pk), "module": "vendor_statements"})
+    customers_ = api.post(CONTACTS_BULK, {"ids": [customer.pk], "module": "customer_statements"}, format="json")
+
+    assert vendors.status_code == summary.status_code == 403
+    assert customers_.status_code == 202
+    assert list(BulkSend.objects.values_list("module", flat=True)) == ["customer_statements"]

@@ -23,6 +23,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from books.choices import ContactType, DocumentKind, DocumentStatus
+from books.formatting import date_format
 from books.history import document_url
 from books.kinds import KINDS
 from books.models import Role
@@ -145,8 +146,8 @@ def skipped_groups(response) -> dict[str, set[int]]:
     return groups
 
 
-def start(member, module: str, ids, *, key: str = "k-1", template=None):
-    data = {"ids": ",".join(map(str, ids)), "key": key}
+def start(member, module: str, ids, *, key: str = "k-1", template=None, **fields):
+    data = {"ids": ",".join(map(str, ids)), "key": key, **fields}
     if template is not None:
         data["template"] = str(template.pk)
     return member.post(reverse("whatsapp_send:bulk_start", args=[module]), data)
@@ -728,7 +729,7 @@ def test_a_template_change_on_a_large_selection_posts_the_ids_instead_of_a_long_
     assert summary.status_code == 200 and hidden_ids(summary) == ids
     form = re.search(r"<form[^>]*data-bulk-form[^>]*>", summary.content.decode()).group(0)
     assert f'hx-post="{bulk_new}"' in form and "hx-get" not in form
-    assert 'hx-params="ids,template"' in form and 'hx-select="#bulk-summary"' in form
+    assert 'hx-params="ids,template,from_date,to_date"' in form and 'hx-select="#bulk-summary"' in form
 
     # The select's change, as htmx sends it: a POST of the ids and the template, no query string.
     changed = member.post(
@@ -920,3 +921,134 @@ def test_a_bulk_send_recorded_with_english_reasons_alone_still_reads_sensibly_in
     text = page(member.get(reverse("whatsapp_send:bulk", args=[bulk.pk])))
     assert "Número de móvil no válido" in text and "Ravi has no valid mobile number." in text  # label, as recorded
     assert "No se encontró en esta organización." in text  # a whole message of the catalog
+
+
+# --- Statements: the period ----------------------------------------------------------------------------
+
+MARCH = (datetime.date(2025, 3, 1), datetime.date(2025, 3, 31))
+
+
+@pytest.fixture
+def statement_customers(org, account):
+    make_approved_template(account, Module.CUSTOMER_STATEMENTS)
+    return [make_contact(org) for _ in range(2)]
+
+
+def period_inputs(response) -> tuple[str, ...] | None:
+    """The From/To date inputs' values, or None when the summary has none."""
+    text = response.content.decode()
+    found = [
+        re.search(rf'<input type="date" name="{name}"[^>]*value="([^"]*)"', text) for name in ("from_date", "to_date")
+    ]
+    return tuple(match.group(1) for match in found) if all(found) else None
+
+
+def period_error(response) -> str | None:
+    found = re.search(r'data-period-error="([a-z_]+)"', response.content.decode())
+    return found.group(1) if found else None
+
+
+def covered(org, start: datetime.date, end: datetime.date) -> str:
+    return f"Each statement covers {date_format(start, organization=org)} to {date_format(end, organization=org)}."
+
+
+def replan(member, module: str, ids, **fields):
+    """The summary's htmx POST on a change of the template or the dates."""
+    data = {"ids": ",".join(map(str, ids)), **fields}
+    return member.post(reverse("whatsapp_send:bulk_new", args=[module]), data, headers={"HX-Request": "true"})
+
+
+def test_a_statement_summary_s_period_is_chosen_replanned_and_sent_with_every_message(
+    member, org, statement_customers
+) -> None:
+    ids = [c.pk for c in statement_customers]
+    period = {"from_date": "2025-03-01", "to_date": "2025-03-31"}
+    summary = member.get(summary_url(Module.CUSTOMER_STATEMENTS, ids))
+
+    changed = replan(member, Module.CUSTOMER_STATEMENTS, ids, **period)
+    assert changed.status_code == 200 and period_inputs(changed) == ("2025-03-01", "2025-03-31")
+    assert covered(org, *MARCH) in plain(page(changed)) and count(changed, "will-send") == 2
+    assert period_error(changed) is None and not send_disabled(changed)
+    # Without JavaScript, "Update summary" comes back as the summary's URL with the dates.
+    reloaded = member.post(
+        reverse("whatsapp_send:bulk_new", args=[Module.CUSTOMER_STATEMENTS]), {"ids": ids[0], **period}
+    )
+    assert parse_qs(urlsplit(reloaded["Location"]).query) == {
+        "ids": [str(ids[0])],
+        "from_date": ["2025-03-01"],
+        "to_date": ["2025-03-31"],
+    }
+
+    response = start(member, Module.CUSTOMER_STATEMENTS, ids, key=key_of(summary), **period)
+    bulk = BulkSend.objects.get()
+    assert response["Location"] == reverse("whatsapp_send:bulk", args=[bulk.pk])
+    assert (bulk.module, bulk.statement_from, bulk.statement_to) == (Module.CUSTOMER_STATEMENTS, *MARCH)
+    bulk_send_run(bulk_id=bulk.pk)
+    assert set(Message.objects.values_list("contact_id", "statement_from", "statement_to")) == {
+        (c.pk, *MARCH) for c in statement_customers
+    }
+    assert covered(org, *MARCH) in plain(page(member.get(response["Location"])))
+
+
+def test_a_statement_summary_covers_this_month_up_to_today_unless_told_otherwise(
+    member, org, statement_customers
+) -> None:
+    ids = [c.pk for c in statement_customers]
+    today = org.today()
+    month = (today.replace(day=1), today)
+
+    summary = member.get(summary_url(Module.CUSTOMER_STATEMENTS, ids))
+
+    assert period_inputs(summary) == (month[0].isoformat(), month[1].isoformat())
+    assert f'max="{today.isoformat()}"' in page(summary) and covered(org, *month) in plain(page(summary))
+    # Dates left blank are the same default.
+    start(member, Module.CUSTOMER_STATEMENTS, ids, key=key_of(summary), from_date="", to_date="")
+    bulk = BulkSend.objects.get()
+    assert (bulk.statement_from, bulk.statement_to) == month
+    bulk_send_run(bulk_id=bulk.pk)
+    assert set(Message.objects.values_list("statement_from", "statement_to")) == {month}
+
+
+@pytest.mark.parametrize(
+    ("period", "code", "message"),
+    [
+        ({"from_date": "2025-02-30", "to_date": "2025-03-31"}, "invalid_date", "Enter a valid date."),
+        ({"from_date": "March", "to_date": ""}, "invalid_date", "Enter a valid date."),
+        (
+            {"from_date": "2025-03-31", "to_date": "2025-03-01"},
+            "invalid_period",
+            "The statement period ends before it starts.",
+        ),
+        ({"from_date": "", "to_date": "2999-01-01"}, "period_in_future", "The statement period can't end after today."),
+    ],
+    ids=["no-such-day", "not-a-date", "ends-before-it-starts", "ends-after-today"],
+)
+def test_a_bad_period_is_an_error_at_the_dates_send_is_disabled_and_nothing_is_started(
+    member, statement_customers, period, code, message
+) -> None:
+    ids = [c.pk for c in statement_customers]
+
+    summary = replan(member, Module.CUSTOMER_STATEMENTS, ids, **period)
+
+    assert period_error(summary) == code and message in page(summary) and send_disabled(summary)
+    assert period_inputs(summary) == (period["from_date"], period["to_date"])  # as typed, to be corrected
+    assert refusal_code(summary) is None  # said at the dates, not again in the banner
+
+    response = start(member, Module.CUSTOMER_STATEMENTS, ids, key="k-bad", **period)
+    assert response.status_code == 400 and period_error(response) == code and send_disabled(response)
+    assert refusal_code(response) == code and "Nothing was sent." in page(response)
+    assert not BulkSend.objects.exists()
+
+
+def test_a_notice_module_shows_no_dates_and_ignores_any_posted(member, org, account) -> None:
+    make_approved_template(account, Module.CUSTOMERS)
+    customer = make_contact(org)
+
+    summary = member.get(summary_url(Module.CUSTOMERS, [customer.pk]))
+    assert period_inputs(summary) is None and "data-statement-period" not in page(summary)
+
+    start(member, Module.CUSTOMERS, [customer.pk], key=key_of(summary), from_date="2025-03-31", to_date="2025-03-01")
+    bulk = BulkSend.objects.get()
+    assert (bulk.module, bulk.statement_from, bulk.statement_to) == (Module.CUSTOMERS, None, None)
+    bulk_send_run(bulk_id=bulk.pk)
+    assert list(Message.objects.values_list("statement_from", "statement_to")) == [(None, None)]

@@ -16,12 +16,14 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from books.models import Notification
 from tests.books.factories import make_organization
 from tests.whatsapp.factories import make_account
 from whatsapp import cloud
 from whatsapp.choices import AccountStatus, MessageStatus
 from whatsapp.client import CloudAPI
-from whatsapp.models import Message
+from whatsapp.models import BulkSend, Message
+from whatsapp.services.bulk_pause import HELD_UNTIL, bulk_send_resume
 from whatsapp.services.dispatch import (
     RetryDispatch,
     message_dispatch,
@@ -299,3 +301,44 @@ def test_a_template_send_carries_name_language_and_components(
     message_dispatch(message_id=message.pk)
     template = server.requests[0]["template"]
     assert template == {"name": "invoice_notice", "language": {"code": "en"}, "components": components}
+
+
+def test_a_spam_limit_refusal_fails_a_one_off_message_only(account, meta, django_capture_on_commit_callbacks) -> None:
+    server = meta(error(131048, title="Spam rate limit hit"), accepted("wamid.NEXT"))
+    refused = queued_text(account, django_capture_on_commit_callbacks)
+    next_one = queued_text(account, django_capture_on_commit_callbacks)
+
+    failed = message_dispatch(message_id=refused.pk)
+
+    assert (failed.status, failed.error_code) == (MessageStatus.FAILED, 131048)
+    assert "pause bulk sends" in failed.fix_hint
+    assert message_dispatch(message_id=next_one.pk).wamid == "wamid.NEXT"  # nothing held: no bulk send
+    assert not Notification.objects.filter(kind="whatsapp.bulk_paused").exists()
+    assert len(server.requests) == 2
+
+
+def test_a_spam_limit_refusal_pauses_the_bulk_send_and_its_other_messages_wait_for_a_resume(
+    account, meta, django_capture_on_commit_callbacks
+) -> None:
+    server = meta(error(131048, title="Spam rate limit hit"), accepted("wamid.AFTER"))
+    bulk = BulkSend.objects.create(organization=account.organization, target="documents", module="invoices", total=3)
+    refused, waiting, redelivered = (queued_text(account, django_capture_on_commit_callbacks) for _ in range(3))
+    Message.objects.filter(pk__in=[refused.pk, waiting.pk, redelivered.pk]).update(bulk=bulk)
+
+    failed = message_dispatch(message_id=refused.pk)
+
+    assert (failed.status, failed.error_code) == (MessageStatus.FAILED, 131048)
+    bulk.refresh_from_db()
+    assert bulk.paused_at is not None and "131048" in bulk.pause_reason
+    # A task already enqueued for a held message claims it, finds the bulk send paused, puts it back.
+    Message.objects.filter(pk=redelivered.pk).update(send_after=None)
+    assert message_dispatch(message_id=redelivered.pk) is None
+    for message in (waiting, redelivered):
+        message.refresh_from_db()
+        assert (message.status, message.send_after, message.attempts) == (MessageStatus.QUEUED, HELD_UNTIL, 0)
+    assert len(server.requests) == 1
+
+    with django_capture_on_commit_callbacks(execute=False):
+        assert bulk_send_resume(bulk=bulk) == 2
+    assert message_dispatch(message_id=waiting.pk).wamid == "wamid.AFTER"
+    assert Notification.objects.filter(kind="whatsapp.bulk_paused").count() == 1

@@ -31,8 +31,9 @@ from tests.whatsapp.factories import make_account
 from whatsapp import cloud
 from whatsapp.choices import MessageStatus
 from whatsapp.client import CloudAPI
-from whatsapp.models import Message, PhoneNumber
+from whatsapp.models import BulkSend, Message, PhoneNumber
 from whatsapp.services import pump as pump_module
+from whatsapp.services.bulk_pause import HELD_UNTIL
 from whatsapp.services.dispatch import message_template_queue, message_text_queue, messages_sweep, sent_apply
 from whatsapp.services.pacing import (
     PAIR_BURST,
@@ -658,3 +659,149 @@ def test_a_pump_stopped_by_a_database_error_wakes_the_next_and_sends_nothing_twi
     assert all(row.status == MessageStatus.SENDING and row.sending_at for row in rows)
     # The failed round's wamids were not stored: their webhooks will find those rows by id.
     assert any(row.wamid is None for row in rows)
+
+
+def test_a_put_back_leaves_a_row_another_pump_claimed_since_in_one_statement(
+    account, django_capture_on_commit_callbacks
+) -> None:
+    first, second = account.phone_numbers.order_by("phone_number_id")
+    queue_texts(account, recipients(3), django_capture_on_commit_callbacks, number=first)
+    queue_texts(account, recipients(2, 100), django_capture_on_commit_callbacks, number=second)
+    stale = pump_module._Pump(deadline=time.monotonic() + 5, running_key="test-pump")
+    now = timezone.now()
+    rows = stale._claim(first, 3, now) + stale._claim(second, 2, now + datetime.timedelta(seconds=1))
+    # The sweeper took the first row back from this (stalled) pump, and another pump claimed it since.
+    fresh_claim = now + datetime.timedelta(minutes=3)
+    Message.objects.filter(pk=rows[0].pk).update(claimed_at=fresh_claim, attempts=2)
+
+    with CaptureQueriesContext(connection) as queries:
+        stale._requeue(rows, None)
+
+    assert len(queries.captured_queries) == 1
+    taken = Message.objects.get(pk=rows[0].pk)
+    assert (taken.status, taken.claimed_at, taken.attempts) == (MessageStatus.SENDING, fresh_claim, 2)
+    back = Message.objects.filter(pk__in=[row.pk for row in rows[1:]])
+    assert all((m.status, m.claimed_at, m.attempts) == (MessageStatus.QUEUED, None, 0) for m in back)
+    assert not stale.claimed  # none of them is the stale pump's any more
+
+
+def test_two_numbers_of_one_account_do_not_exceed_its_daily_limit_together(
+    account, meta, django_capture_on_commit_callbacks
+) -> None:
+    """Both numbers are claimed in the same refill, before either's rows start: the second's check
+    counts the first's claimed rows, so the portfolio reaches 50 new customers, not 80."""
+    PhoneNumber.objects.filter(account=account).update(messaging_limit_tier="TIER_50")
+    first, second = account.phone_numbers.order_by("phone_number_id")
+    with django_capture_on_commit_callbacks(execute=False):
+        for number, start in ((first, 0), (second, 100)):
+            for to in recipients(40, start):
+                message_template_queue(
+                    account=account, to=to, name="payment_reminder", language="en", phone_number=number
+                )
+
+    result = dispatch_pump(run_seconds=5)
+
+    assert (result.sent, result.held) == (50, 30)
+    assert len({body["to"] for _at, _number, body in meta.requests}) == 50
+    assert Message.objects.filter(status=MessageStatus.QUEUED, send_after__gt=timezone.now()).count() == 30
+
+
+def bulk_templates(account, count: int, django_capture_on_commit_callbacks, *, start: int = 0) -> tuple[BulkSend, list]:
+    """A bulk send of ``count`` templates, queued."""
+    bulk = BulkSend.objects.create(
+        organization=account.organization, target="documents", module="invoices", total=count, state="done"
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        messages = [queued_template(account, to) for to in recipients(count, start)]
+    Message.objects.filter(pk__in=[m.pk for m in messages]).update(bulk=bulk)
+    return bulk, messages
+
+
+def test_a_spam_limit_refusal_pauses_the_bulk_send_and_the_pump_holds_the_rest(
+    account, meta, django_capture_on_commit_callbacks
+) -> None:
+    bulk, messages = bulk_templates(account, 60, django_capture_on_commit_callbacks)
+    meta.errors[messages[2].phone] = [131048]
+    (one_off,) = queue_texts(account, recipients(1, 900), django_capture_on_commit_callbacks)
+
+    result = dispatch_pump(run_seconds=5)
+
+    refused = Message.objects.get(pk=messages[2].pk)
+    assert (refused.status, refused.error_code) == (MessageStatus.FAILED, 131048) and refused.fix_hint
+    bulk.refresh_from_db()
+    assert bulk.paused_at is not None and "131048" in bulk.pause_reason
+    assert account.default_phone_number.display_phone_number in bulk.pause_reason
+    rows = Message.objects.filter(bulk=bulk)
+    sent = rows.filter(wamid__isnull=False).count()
+    held = rows.filter(status=MessageStatus.QUEUED)
+    # Sent before the refusal came back (a few), the refused one, and the rest held: nothing lost,
+    # the attempt not counted, and nothing more sent for the bulk send.
+    assert sent + 1 + held.count() == 60 and held.count() >= 50
+    assert all((m.send_after, m.attempts, m.claimed_at) == (HELD_UNTIL, 0, None) for m in held)
+    assert result.bulk_held >= 1 and len(meta.requests) == sent + 1 + 1
+    assert Message.objects.get(pk=one_off.pk).wamid  # not in the bulk send: sent as ever
+    notice = Notification.objects.get(organization=account.organization, kind="whatsapp.bulk_paused")
+    assert str(bulk.pk) in notice.url and "131048" in notice.body
+
+    assert dispatch_pump(run_seconds=1).sent == 0  # held: not claimed again
+    assert len(meta.requests) == sent + 2
+
+
+def test_a_hundred_refusals_pause_the_bulk_send_once(
+    account, meta, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    """Requests in flight when the first refusal comes back are refused too: one pause, one notice."""
+    PhoneNumber.objects.filter(account=account).update(throughput_level="HIGH")  # many in flight at once
+    bulk, messages = bulk_templates(account, 40, django_capture_on_commit_callbacks)
+    for message in messages:
+        meta.errors[message.phone] = [131048]
+    answer = meta.__call__
+
+    def slow_answer(request):
+        time.sleep(0.05)
+        return answer(request)
+
+    monkeypatch.setattr(Meta, "__call__", lambda self, request: slow_answer(request))
+
+    result = dispatch_pump(run_seconds=5)
+
+    assert result.failed >= 2 and result.failed == len(meta.requests)
+    assert Notification.objects.filter(kind="whatsapp.bulk_paused").count() == 1
+    assert Message.objects.filter(bulk=bulk, status=MessageStatus.QUEUED, send_after=HELD_UNTIL).count() == 40 - (
+        result.failed
+    )
+
+
+def test_a_row_of_a_paused_bulk_send_that_came_back_due_is_held_when_claimed(
+    account, meta, django_capture_on_commit_callbacks
+) -> None:
+    """E.g. the sweeper took back a dead pump's claim after the pause, with no ``send_after``."""
+    bulk, messages = bulk_templates(account, 3, django_capture_on_commit_callbacks)
+    BulkSend.objects.filter(pk=bulk.pk).update(paused_at=timezone.now(), pause_reason="restricted")
+    Message.objects.filter(pk=messages[0].pk).update(send_after=HELD_UNTIL)  # held by the pause; the others came back
+    (one_off,) = queue_texts(account, recipients(1, 900), django_capture_on_commit_callbacks)
+
+    result = dispatch_pump(run_seconds=2)
+
+    assert (result.sent, result.bulk_held) == (1, 2)
+    assert meta.callbacks() == {str(one_off.pk): 1}
+    held = Message.objects.filter(bulk=bulk)
+    assert all((m.status, m.send_after, m.attempts) == (MessageStatus.QUEUED, HELD_UNTIL, 0) for m in held)
+
+
+def test_a_pump_that_thinks_a_resumed_bulk_send_paused_puts_its_rows_back_due(
+    account, django_capture_on_commit_callbacks
+) -> None:
+    """The pump keeps whether a bulk send is paused for a few seconds; the hold itself checks under
+    the bulk send's lock, so a resume just before is not undone."""
+    bulk, _messages = bulk_templates(account, 3, django_capture_on_commit_callbacks)
+    pump = pump_module._Pump(deadline=time.monotonic() + 5, running_key="test-pump")
+    pump.bulks[bulk.pk] = True  # seen paused a moment ago; resumed since
+    pump.numbers_until = time.monotonic() + 60
+
+    assert pump._claim(account.default_phone_number, 3, timezone.now()) == []
+
+    rows = Message.objects.filter(bulk=bulk)
+    assert all((m.status, m.send_after, m.attempts) == (MessageStatus.QUEUED, None, 0) for m in rows)
+    assert pump.bulks[bulk.pk] is False  # the next claim sends them
+    assert len(pump._claim(account.default_phone_number, 3, timezone.now())) == 3

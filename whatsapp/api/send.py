@@ -19,7 +19,7 @@ with the field at fault when there is one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -45,7 +45,8 @@ from templates_mgmt.choices import Module, TemplateStatus
 from templates_mgmt.models import MessageTemplate
 from templates_mgmt.modules import MODULES
 from whatsapp.models import BulkSend, Message
-from whatsapp.services.bulk import MAX_SELECTION, bulk_plan, bulk_progress, bulk_send_start
+from whatsapp.services.bulk import MAX_SELECTION, Period, bulk_plan, bulk_progress, bulk_send_start
+from whatsapp.services.bulk_pause import bulk_send_resume
 from whatsapp.services.notifications import (
     KIND_MODULES,
     IdempotencyConflict,
@@ -352,9 +353,47 @@ class BulkRequestSerializer(serializers.Serializer):
     module = serializers.CharField(required=False, help_text=gettext_lazy("Default: the resource's module."))
 
 
+#: The statement period's fields, as in the single send's (``ContactSendSerializer``).
+PERIOD_FIELDS = ("from_date", "to_date")
+
+
+class ContactBulkRequestSerializer(BulkRequestSerializer):
+    module = serializers.CharField(
+        required=False,
+        help_text=gettext_lazy(
+            "customers or vendors (a notice), customer_statements or vendor_statements (the statement). "
+            "Default: customers."
+        ),
+    )
+    from_date = serializers.DateField(
+        required=False,
+        help_text=gettext_lazy(
+            "Statement period start, the same for every statement of the bulk send. Default: the first day of "
+            "the current month. Ignored by the notice modules."
+        ),
+    )
+    to_date = serializers.DateField(
+        required=False,
+        help_text=gettext_lazy("Statement period end, not after today. Default: today. Ignored by the notice modules."),
+    )
+
+
 class BulkSendSerializer(serializers.ModelSerializer):
     bulk_id = serializers.IntegerField(source="pk")
     template_id = serializers.IntegerField(allow_null=True)
+    from_date = serializers.DateField(
+        source="statement_from",
+        allow_null=True,
+        help_text=gettext_lazy(
+            "First day of the period every statement covers, fixed when the bulk send started; null for a module "
+            "that sends no statements."
+        ),
+    )
+    to_date = serializers.DateField(
+        source="statement_to",
+        allow_null=True,
+        help_text=gettext_lazy("Last day of that period; null for a module that sends no statements."),
+    )
     status_counts = serializers.SerializerMethodField()
     percent = serializers.SerializerMethodField()
     messages_url = serializers.SerializerMethodField(
@@ -368,12 +407,16 @@ class BulkSendSerializer(serializers.ModelSerializer):
             "target",
             "module",
             "template_id",
+            "from_date",
+            "to_date",
             "state",
             "total",
             "sent",
             "messages_queued",
             "skipped",
             "error",
+            "paused_at",
+            "pause_reason",
             "status_counts",
             "percent",
             "messages_url",
@@ -400,6 +443,7 @@ class _BulkViewSet(OrganizationViewSet):
     target: ClassVar[str]
     default_module: ClassVar[str]
     modules: ClassVar[tuple[str, ...]]
+    request_serializer: ClassVar[type[BulkRequestSerializer]] = BulkRequestSerializer
 
     def check_role(self, request: Request) -> None:
         self.require(Perm.NOTIFICATIONS_SEND)
@@ -418,8 +462,8 @@ class _BulkViewSet(OrganizationViewSet):
     def party_perm(self, fields: Mapping[str, Any]) -> Perm:
         raise NotImplementedError
 
-    def _read(self, data: Any) -> tuple[str, MessageTemplate | None, list[int]]:
-        serializer = BulkRequestSerializer(data=data)
+    def _read(self, data: Any) -> tuple[str, MessageTemplate | None, list[int], Period]:
+        serializer = self.request_serializer(data=data)
         serializer.is_valid(raise_exception=True)
         values = serializer.validated_data
         module = values.get("module") or self.default_module
@@ -435,18 +479,32 @@ class _BulkViewSet(OrganizationViewSet):
             )
             if template is None:
                 raise exceptions.ValidationError({"template_id": [_("No message template with this id.")]})
-        return module, template, values["ids"]
+        # As asked for: the service fixes the period (its defaults) and checks it, or ignores it
+        # for a module that sends no statements.
+        return module, template, values["ids"], (values.get("from_date"), values.get("to_date"))
 
     def summary(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         params = request.query_params
         data: dict[str, Any] = {"ids": [pk for value in params.getlist("ids") for pk in value.split(",") if pk]}
-        data.update({key: params[key] for key in ("template_id", "module") if key in params})
-        module, template, ids = self._read(data)
-        plan = bulk_plan(organization=self.organization, target=self.target, module=module, ids=ids, template=template)
+        data.update({key: params[key] for key in ("template_id", "module", *PERIOD_FIELDS) if key in params})
+        module, template, ids, period = self._read(data)
+        plan = bulk_plan(
+            organization=self.organization,
+            target=self.target,
+            module=module,
+            ids=ids,
+            template=template,
+            statement_from=period[0],
+            statement_to=period[1],
+        )
+        if plan.refusal is not None and plan.refusal.field in PERIOD_FIELDS:
+            raise _bad_request(plan.refusal)  # the request's dates, as on POST
         return Response(
             {
                 "module": plan.module,
                 "template_id": plan.template.pk if plan.template else None,
+                "from_date": plan.statement_from,
+                "to_date": plan.statement_to,
                 "total": plan.total,
                 "will_send": plan.sendable,
                 "messages": plan.messages,
@@ -464,7 +522,7 @@ class _BulkViewSet(OrganizationViewSet):
             raise exceptions.ValidationError(
                 {"Idempotency-Key": [_("Use at most %(max)d characters.") % {"max": MAX_KEY_LENGTH}]}
             )
-        module, template, ids = self._read(request.data)
+        module, template, ids, period = self._read(request.data)
         try:
             bulk, _created = bulk_send_start(
                 organization=self.organization,
@@ -472,6 +530,8 @@ class _BulkViewSet(OrganizationViewSet):
                 module=module,
                 ids=ids,
                 template=template,
+                statement_from=period[0],
+                statement_to=period[1],
                 user=request.user,
                 idempotency_key=key,
             )
@@ -498,16 +558,20 @@ class DocumentBulkViewSet(_BulkViewSet):
 class ContactBulkViewSet(_BulkViewSet):
     target = BulkSend.Target.CONTACTS
     default_module = Module.CUSTOMERS
-    modules = (Module.CUSTOMERS, Module.VENDORS)
+    modules = (Module.CUSTOMERS, Module.VENDORS, Module.CUSTOMER_STATEMENTS, Module.VENDOR_STATEMENTS)
+    request_serializer = ContactBulkRequestSerializer
 
     def party_perm(self, fields: Mapping[str, Any]) -> Perm:
-        contact_type = ContactType.VENDOR if fields.get("module") == Module.VENDORS else ContactType.CUSTOMER
-        return CONTACT_PERMS[contact_type].view
+        vendor = fields.get("module") in (Module.VENDORS, Module.VENDOR_STATEMENTS)  # (the field is unchecked yet)
+        return CONTACT_PERMS[ContactType.VENDOR if vendor else ContactType.CUSTOMER].view
 
 
 class BulkSendViewSet(OrganizationViewSet):
     """``GET /api/v1/whatsapp/bulk/{bulk_id}``: a bulk send's progress and what it skipped (the
-    reasons in the request's language), with ``messages_url``: its messages and their statuses."""
+    reasons in the request's language), with ``messages_url``: its messages and their statuses.
+
+    ``paused_at`` and ``pause_reason`` say when and why Meta's spam limit (131048) paused it: its
+    queued messages wait until ``POST /api/v1/whatsapp/bulk/{bulk_id}/resume`` releases them."""
 
     queryset = BulkSend.objects.all()
     lookup_url_kwarg = "bulk_id"
@@ -522,26 +586,59 @@ class BulkSendViewSet(OrganizationViewSet):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return Response(bulk_json(self.get_object(), request))
 
+    @extend_schema(
+        summary="Resume a paused bulk WhatsApp send",
+        description=gettext_lazy(
+            "Its held messages go out again. A bulk send that is not paused is answered as it is, unchanged."
+        ),
+        request=None,
+        responses={200: BulkSendSerializer},
+    )
+    def resume(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        bulk = self.get_object()
+        bulk_send_resume(bulk=bulk)
+        return Response(bulk_json(bulk, request))
 
-_BULK_SCHEMA = {
-    "start": extend_schema(
-        request=BulkRequestSerializer, parameters=[IDEMPOTENCY_KEY_PARAMETER], responses={202: BulkSendSerializer}
-    ),
-    "summary": extend_schema(
-        parameters=[
-            OpenApiParameter("ids", OpenApiTypes.STR, description=gettext_lazy("Comma-separated ids.")),
-            OpenApiParameter("template_id", OpenApiTypes.INT),
-            OpenApiParameter("module", OpenApiTypes.STR),
-        ],
-        responses={200: OpenApiTypes.OBJECT},
-    ),
-}
+
+def _bulk_schema(serializer: type[BulkRequestSerializer]) -> dict[str, Any]:
+    """The OpenAPI of a bulk path's actions: ``serializer`` is the POST body, and the summary's
+    query takes the same fields (``ids`` comma-separated)."""
+    period = [
+        OpenApiParameter(name, OpenApiTypes.DATE, description=field.help_text)
+        for name, field in serializer().fields.items()
+        if name in PERIOD_FIELDS
+    ]
+    return {
+        "start": extend_schema(
+            request=serializer, parameters=[IDEMPOTENCY_KEY_PARAMETER], responses={202: BulkSendSerializer}
+        ),
+        "summary": extend_schema(
+            parameters=[
+                OpenApiParameter("ids", OpenApiTypes.STR, description=gettext_lazy("Comma-separated ids.")),
+                OpenApiParameter("template_id", OpenApiTypes.INT),
+                OpenApiParameter("module", OpenApiTypes.STR),
+                *period,
+            ],
+            responses={200: OpenApiTypes.OBJECT},
+        ),
+    }
+
+
+def _own(method: Callable[..., Response]) -> Callable[..., Response]:
+    """``method`` as a function of one viewset's own: extend_schema marks the function it is given,
+    and the base's is every bulk path's (each path's schema would be the last one set)."""
+
+    def action(self: _BulkViewSet, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return method(self, request, *args, **kwargs)
+
+    action.__name__, action.__doc__ = method.__name__, method.__doc__
+    return action
 
 
 def _bulk_viewset(base: type[_BulkViewSet], name: str, **attrs: Any) -> type[_BulkViewSet]:
     viewset = type(name, (base,), attrs)
-    for action, schema in _BULK_SCHEMA.items():
-        setattr(viewset, action, schema(getattr(base, action)))
+    for action, schema in _bulk_schema(viewset.request_serializer).items():
+        setattr(viewset, action, schema(_own(getattr(base, action))))
     viewset.start = extend_schema(operation_id=f"{name}_start", summary="Send many over WhatsApp")(viewset.start)
     viewset.summary = extend_schema(operation_id=f"{name}_summary", summary="What a bulk WhatsApp send would do")(
         viewset.summary

@@ -37,3 +37,10 @@ urlpatterns.append(
         r"^whatsapp/bulk/(?P<bulk_id>[0-9]+)(?:/)?$", BulkSendViewSet.as_view({"get": "retrieve"}), name="whatsapp-bulk"
     )
 )
+urlpatterns.append(
+    re_path(
+        r"^whatsapp/bulk/(?P<bulk_id>[0-9]+)/resume(?:/)?$",
+        BulkSendViewSet.as_view({"post": "resume"}),
+        name="whatsapp-bulk-resume",
+    )
+)

@@ -11,12 +11,16 @@ transaction; when the credits run out, the documents that no longer fit are skip
 document's recipients are never split). Dispatch is enqueued as each chunk commits, so the first
 messages go out while later chunks are still being written.
 
+A bulk send of statements covers one period, fixed when it starts (:func:`bulk_statement_period`):
+every message carries it and its PDF is made for it, however late the task runs.
+
 :func:`bulk_plan` runs the same checks without writing, for the summary shown before sending:
 how many will go, how many are skipped and why, and the credits it will reserve.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import logging
@@ -71,6 +75,10 @@ PART_SIZE = 1000
 MAX_HELPERS = 7
 #: The most a single bulk request may select.
 MAX_SELECTION = 10_000
+
+#: A statement period: the first and the last day (both None for a module that sends no statements).
+Period = tuple[datetime.date | None, datetime.date | None]
+NO_PERIOD: Period = (None, None)
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,9 @@ class BulkPlan:
     credits_needed: Decimal = Decimal("0")
     credits_available: Decimal = Decimal("0")
     refusal: NotificationRefused | None = None
+    #: The period every statement covers (statement modules; None otherwise).
+    statement_from: datetime.date | None = None
+    statement_to: datetime.date | None = None
 
     @property
     def can_send(self) -> bool:
@@ -212,7 +223,7 @@ class _People:
                 shared.setdefault(document_id, set()).add(person_id)
         return cls(persons, shared)
 
-    def subject(self, row: Document | Contact, module: str) -> Subject:
+    def subject(self, row: Document | Contact, module: str, period: Period) -> Subject:
         if isinstance(row, Document):
             return subject_for_document(
                 document=row,
@@ -220,15 +231,23 @@ class _People:
                 persons=self.persons.get(row.contact_id, []),
                 share_with=self.shared.get(row.pk, ()),
             )
-        return subject_for_contact(contact=row, module=module, persons=self.persons.get(row.pk, []))
+        statement_from, statement_to = period
+        return subject_for_contact(
+            contact=row,
+            module=module,
+            statement_from=statement_from,
+            statement_to=statement_to,
+            persons=self.persons.get(row.pk, []),
+        )
 
 
 def _subjects(
-    organization: Organization, target: str, module: str, ids: Sequence[int]
+    organization: Organization, target: str, module: str, ids: Sequence[int], period: Period
 ) -> Iterator[tuple[int, str, Callable[[], Subject]]]:
     """``(id, label, subject)`` for each id, in the order selected: ``subject()`` makes the id's
-    :class:`Subject` or raises :class:`NotificationRefused` (from the rows in hand: no query). Ids
-    that are not the organization's (or not of the module's kind) are "not found", as any other."""
+    :class:`Subject` (a statement's for ``period``) or raises :class:`NotificationRefused` (from
+    the rows in hand: no query). Ids that are not the organization's (or not of the module's kind)
+    are "not found", as any other."""
     loader = _documents if target == BulkSend.Target.DOCUMENTS else _contacts
     for start in range(0, len(ids), CHUNK_SIZE):
         chunk = ids[start : start + CHUNK_SIZE]
@@ -241,7 +260,7 @@ def _subjects(
                 continue
             _organization_set(row, organization)
             label = row.number if isinstance(row, Document) else row.display_name
-            yield pk, label, partial(people.subject, row, module)
+            yield pk, label, partial(people.subject, row, module, period)
 
 
 def _not_found() -> Subject:
@@ -270,24 +289,74 @@ def _clean_ids(ids: Sequence[Any]) -> list[int]:
     return list(dict.fromkeys(int(pk) for pk in ids))
 
 
+# --- The statement period -------------------------------------------------------------------------
+
+
+def bulk_statement_period(
+    *,
+    organization: Organization,
+    module: str,
+    statement_from: datetime.date | None = None,
+    statement_to: datetime.date | None = None,
+) -> Period:
+    """The period every statement of a bulk send of ``module`` covers: a single statement's rules
+    (:func:`~whatsapp.services.notifications.subject_for_contact`: this month up to today by
+    default, refused when it ends before it starts), and it may not end after today in the
+    organization's time zone. A module that sends no statements ignores the dates, as a single
+    notice does: ``(None, None)``.
+
+    Raises :class:`NotificationRefused` (``period_in_future``, ``invalid_period``) naming the
+    request's field, ``to_date`` or ``from_date``.
+    """
+    spec = MODULES[module]
+    if not spec.uses_statement:
+        return NO_PERIOD
+    if statement_to is not None and statement_to > organization.today():
+        raise NotificationRefused("period_in_future", _("The statement period can't end after today."), field="to_date")
+    # The period is the whole send's, not one contact's: an unsaved contact of the module's party
+    # stands in for every selected one, so the defaults and the check are the single statement's.
+    stand_in = Contact(organization=organization, contact_type=spec.party)
+    try:
+        subject = subject_for_contact(
+            contact=stand_in, module=module, statement_from=statement_from, statement_to=statement_to
+        )
+    except NotificationRefused as refusal:
+        refusal.field = "from_date"
+        raise
+    return subject.statement_from, subject.statement_to
+
+
 # --- The summary ----------------------------------------------------------------------------------
 
 
 def bulk_plan(
-    *, organization: Organization, target: str, module: str, ids: Sequence[int], template: MessageTemplate | None = None
+    *,
+    organization: Organization,
+    target: str,
+    module: str,
+    ids: Sequence[int],
+    template: MessageTemplate | None = None,
+    statement_from: datetime.date | None = None,
+    statement_to: datetime.date | None = None,
 ) -> BulkPlan:
-    """What sending ``module``'s template to the selection would do; writes nothing."""
+    """What sending ``module``'s template to the selection would do; writes nothing. For a
+    statement module, each statement covers the period :func:`bulk_statement_period` makes of
+    ``statement_from`` and ``statement_to`` (a bad period is the plan's refusal)."""
     ids = _clean_ids(ids)
     template = template or template_default_get(organization=organization, module=module)
     plan = BulkPlan(module=module, template=template, total=len(ids))
     plan.credits_available = credit_balance_get(organization=organization).available
     prices = price_table_get(organization=organization)
     try:
+        period = bulk_statement_period(
+            organization=organization, module=module, statement_from=statement_from, statement_to=statement_to
+        )
+        plan.statement_from, plan.statement_to = period
         context = send_context(organization=organization, module=module, template=template)
     except NotificationRefused as refusal:
         plan.refusal = refusal
         return plan
-    for pk, label, subject in _subjects(organization, target, module, ids):
+    for pk, label, subject in _subjects(organization, target, module, ids, period):
         try:
             checked = _checked(context, subject())
         except NotificationRefused as refusal:
@@ -309,20 +378,27 @@ def bulk_send_start(
     module: str,
     ids: Sequence[int],
     template: MessageTemplate | None = None,
+    statement_from: datetime.date | None = None,
+    statement_to: datetime.date | None = None,
     user: Any = None,
     idempotency_key: str = "",
 ) -> tuple[BulkSend, bool]:
     """Record a bulk send and enqueue it; ``(bulk, created)``. ``created`` is False when the same
     idempotency key already started this request (its bulk send is returned, nothing more happens).
 
+    A statement module's period (:func:`bulk_statement_period`) is fixed here, defaults included,
+    so every statement covers the same one whenever the task runs.
+
     Raises :class:`NotificationRefused` for a rule of the whole organization (the integration, the
-    module, the template) or an empty or oversized selection; :class:`IdempotencyConflict` for a
-    key used for another request.
+    module, the template), an empty or oversized selection or a bad period;
+    :class:`IdempotencyConflict` for a key used for another request (another period included).
     """
     ids = _clean_ids(ids)
-    fingerprint = hashlib.sha256(
-        json.dumps([target, module, template.pk if template else None, ids]).encode()
-    ).hexdigest()
+    request = [target, module, template.pk if template else None, ids]
+    if MODULES[module].uses_statement:
+        # The period as asked for (None: the default): a retry after midnight is the same request.
+        request.append([day.isoformat() if day else None for day in (statement_from, statement_to)])
+    fingerprint = hashlib.sha256(json.dumps(request).encode()).hexdigest()
     if idempotency_key:
         existing = BulkSend.objects.filter(organization=organization, idempotency_key=idempotency_key[:255]).first()
         if existing is not None:
@@ -337,12 +413,17 @@ def bulk_send_start(
             _("Select at most %(max)d at a time.") % {"max": MAX_SELECTION},
             field="ids",
         )
+    period_from, period_to = bulk_statement_period(
+        organization=organization, module=module, statement_from=statement_from, statement_to=statement_to
+    )
     template = template or template_default_get(organization=organization, module=module)
     send_context(organization=organization, module=module, template=template)
     fields = {
         "target": target,
         "module": module,
         "template": template,
+        "statement_from": period_from,
+        "statement_to": period_to,
         "target_ids": ids,
         "total": len(ids),
         "fingerprint": fingerprint,
@@ -495,7 +576,8 @@ def _part_write(bulk: BulkSend, context: SendContext | NotificationRefused, part
     done = _written(bulk, ids) if part.retaken else set()
     pending: list[tuple[int, str, _Checked]] = []
     skipped: list[Skipped] = []
-    for pk, label, subject in _subjects(bulk.organization, bulk.target, bulk.module, ids):
+    period = (bulk.statement_from, bulk.statement_to)
+    for pk, label, subject in _subjects(bulk.organization, bulk.target, bulk.module, ids, period):
         if pk in done:
             continue
         try:

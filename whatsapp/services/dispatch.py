@@ -8,7 +8,9 @@ the row (sent, delivered, read, failed).
 
 Errors: a retryable one (throughput, pair rate, Meta unavailable) puts the row back to ``queued``
 and the task retries with backoff; a permanent one fails the row with Meta's code, title and
-details (the fix hint is derived from the code). An *ambiguous* one — the request went out but no
+details (the fix hint is derived from the code); Meta's spam limit (131048) also pauses the
+message's bulk send (:mod:`whatsapp.services.bulk_pause`), whose held messages wait for a resume.
+An *ambiguous* one — the request went out but no
 answer came — is never retried blindly, because Meta may have accepted it: the row stays
 ``sending`` until a webhook says what happened, and the sweeper fails it after
 :data:`UNCONFIRMED_AFTER` with a hint to check before resending. A started row of which nothing
@@ -43,6 +45,7 @@ from whatsapp.choices import Category, Direction, MessageStatus, MessageType
 from whatsapp.client import MAX_TEXT_LENGTH, CloudAPI, CloudAPIError, SendResult
 from whatsapp.cloud import account_cloud_api, fresh_cloud_api
 from whatsapp.models import MediaUpload, Message, PhoneNumber, WhatsAppAccount
+from whatsapp.services.bulk_pause import HELD_UNTIL, bulk_send_pause, bulks_paused, bulks_paused_lock, pauses_bulk
 from whatsapp.services.charges import (
     message_credits_release,
     undelivered_credits_release,
@@ -212,6 +215,12 @@ def message_template_queue(**fields: Any) -> Message:
     return _save_and_enqueue(message_template_build(**fields))
 
 
+def messages_dispatch_on_commit(message_ids: Sequence[int]) -> None:
+    """Enqueue the dispatch of queued rows (a pump's wake in batch mode) when the transaction commits."""
+    ids = list(message_ids)
+    transaction.on_commit(lambda: _dispatch_after_commit(ids))
+
+
 def _save_and_enqueue(message: Message) -> Message:
     message.save(force_insert=True)
     message_id = message.pk
@@ -267,6 +276,8 @@ def message_dispatch(*, message_id: int) -> Message | None:
             status=MessageStatus.QUEUED, claimed_at=None, sending_at=None, attempts=F("attempts") - 1
         )
         return None
+    if message.bulk_id is not None and bulks_paused(bulk_ids=[message.bulk_id]) and _bulk_hold(message, now):
+        return None  # its bulk send is paused: held in the queue until it is resumed
     fresh = dispatch_mode() == PER_MESSAGE
     api = fresh_cloud_api(account.access_token) if fresh else account_cloud_api(account)
     try:
@@ -287,6 +298,22 @@ def message_dispatch(*, message_id: int) -> Message | None:
     sent_apply({message.pk: result.wamid})
     message.refresh_from_db()
     return message
+
+
+def _bulk_hold(message: Message, claimed_at: datetime.datetime) -> bool:
+    """Put the row claimed at ``claimed_at`` back to the queue, held, if its bulk send is still
+    paused (checked under the bulk send's lock: a resume that commits first has released it)."""
+    with transaction.atomic():
+        if not bulks_paused_lock(bulk_ids=[message.bulk_id]):
+            return False
+        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, claimed_at=claimed_at).update(
+            status=MessageStatus.QUEUED,
+            claimed_at=None,
+            sending_at=None,
+            send_after=HELD_UNTIL,
+            attempts=F("attempts") - 1,
+        )
+    return True
 
 
 def sent_apply(wamids: Mapping[int, str]) -> None:
@@ -346,7 +373,8 @@ def token_refused_apply(message: Message, account: WhatsAppAccount, exc: CloudAP
 def send_error_apply(message: Message, exc: Exception) -> float | None:
     """Record on its row what a failed send means: the seconds until it may be tried again (the row
     is queued again, not before then), or None — failed for good (credits released), or waiting for
-    a webhook because Meta may have taken it (no answer: never retried blindly)."""
+    a webhook because Meta may have taken it (no answer: never retried blindly). Meta's spam limit
+    (131048) pauses the message's bulk send as well."""
     if isinstance(exc, CloudAPIError):
         if exc.ambiguous:
             logger.warning("WhatsApp message %s: no answer from Meta; waiting for a webhook.", message.pk)
@@ -363,6 +391,8 @@ def send_error_apply(message: Message, exc: Exception) -> float | None:
             )
             return countdown
         _fail(message, exc.code, exc.title, exc.details or exc.message, subcode=exc.subcode)
+        if pauses_bulk(exc) and message.bulk_id is not None:
+            bulk_send_pause(bulk_id=message.bulk_id, error=exc, phone_number_id=message.phone_number_id)
         return None
     # The stored request can't be sent as it is (client-side validation, a deleted document).
     _fail(message, None, _("The message could not be sent as written."), str(exc))
@@ -527,7 +557,8 @@ def messages_sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
     - Rows a pump claimed but never started (``sending_at`` empty) when the claim lease ran out:
       the worker died before sending them, so they are queued again (nothing went out).
     - Queued rows still waiting after :data:`STUCK_QUEUED_AFTER` that are due: dispatch is woken
-      (a lost task, a broker outage). Rows waiting out a backoff (``send_after``) are left alone.
+      (a lost task, a broker outage). Rows waiting out a backoff (``send_after``), and those a
+      paused bulk send holds (:data:`~whatsapp.services.bulk_pause.HELD_UNTIL`), are left alone.
     - Started rows with no wamid and no webhook after :data:`UNCONFIRMED_AFTER`:
       * queued again when nothing was heard of the send (no answer and no error recorded: its
         worker died around the request) *and* WhatsApp has since reported delivering or reading a

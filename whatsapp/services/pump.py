@@ -21,13 +21,16 @@ messages are queued). In a loop it
 4. **records** the answers: wamids in one UPDATE every :data:`STORE_EVERY`; retryable errors queue
    the row again after a backoff (130429 also slows the number down, 131056 holds the recipient
    back); permanent ones fail the row and release its credits; no answer leaves the row for the
-   webhook.
+   webhook. Meta's spam limit (131048) on a bulk send's message also pauses that bulk send
+   (:mod:`whatsapp.services.bulk_pause`): the pump gives back, held, what it has of it, and holds
+   any of its rows it claims later until the bulk send is resumed.
 
 Exactly once: a row is sent only by the pump whose claim holds (``claimed_at``) and only after
 ``sending_at`` is set. A worker killed after that may have sent it: the row waits for the webhook,
 which finds it by ``biz_opaque_callback_data``. A worker killed before that has sent nothing, and
 the sweeper queues the row again when the claim lease runs out. When Redis (the pacer) does not
-answer, the claimed rows go back to ``queued`` untouched.
+answer, the claimed rows go back to ``queued`` untouched. Rows go back only while the pump's claim
+holds (``claimed_at``), as they are started: a stale pump never undoes another one's claim.
 
 A pump hands its worker back after :data:`RUN_SECONDS` (other tasks run in between) and wakes the
 next one while work remains.
@@ -62,6 +65,7 @@ from whatsapp.choices import Direction, MessageStatus, MessageType
 from whatsapp.client import CloudAPI, CloudAPIError
 from whatsapp.cloud import account_cloud_api
 from whatsapp.models import Message, PhoneNumber, WhatsAppAccount
+from whatsapp.services.bulk_pause import HELD_UNTIL, bulks_paused, bulks_paused_lock, pauses_bulk
 from whatsapp.services.dispatch import (
     SendCall,
     _fail,
@@ -169,6 +173,7 @@ class PumpResult:
     held: int = 0
     unanswered: int = 0
     paused: int = 0  # back in the queue: the account's access token was refused
+    bulk_held: int = 0  # back in the queue, held: their bulk send was paused (131048)
     ran: bool = True
 
     def as_dict(self) -> dict[str, int]:
@@ -180,6 +185,7 @@ class PumpResult:
             "held": self.held,
             "unanswered": self.unanswered,
             "paused": self.paused,
+            "bulk_held": self.bulk_held,
         }
 
 
@@ -374,6 +380,7 @@ class _Pump:
         self.last_touch = time.monotonic()
         self.numbers: dict[int, PhoneNumber] = {}  # pk → number, account and organization loaded
         self.limits: dict[int, int | None] = {}  # account pk → its daily messaging limit, kept as the numbers
+        self.bulks: dict[int, bool] = {}  # bulk send pk → whether it is paused, kept as the numbers
         self.numbers_until = 0.0
         self.answered: dict[int, str] = {}  # message id → wamid, not stored yet
         self.store_at = 0.0
@@ -453,7 +460,7 @@ class _Pump:
         """The numbers ``pks`` with their account and organization, read again every
         :data:`NUMBERS_SECONDS` (and when one is new to this pump)."""
         if time.monotonic() >= self.numbers_until:
-            self.numbers, self.limits = {}, {}
+            self.numbers, self.limits, self.bulks = {}, {}, {}
             self.apis = {}  # an access token replaced meanwhile is used from now on
             self.numbers_until = time.monotonic() + NUMBERS_SECONDS
         if missing := [pk for pk in pks if pk not in self.numbers]:
@@ -474,7 +481,27 @@ class _Pump:
                 _fail(message, None, _("WhatsApp is not active for this organization."), "")
                 self.result.failed += 1
             return []
-        return self._within_daily_limit(number, rows, now)
+        rows = self._without_paused_bulks(rows)
+        return self._within_daily_limit(number, rows, now) if rows else []
+
+    def _without_paused_bulks(self, rows: list[Message]) -> list[Message]:
+        """``rows`` less those of paused bulk sends, which go back to the queue held.
+
+        The pause held its bulk send's queued rows, but one may have come back since (a backoff
+        over, a put-back, the sweeper, the bulk send's task writing more). Whether a bulk send is
+        paused is kept as the numbers are: a query for a bulk send new to the pump, none per claim.
+        """
+        bulk_ids = {row.bulk_id for row in rows if row.bulk_id is not None}
+        if not bulk_ids:
+            return rows
+        if unknown := bulk_ids - self.bulks.keys():
+            paused = bulks_paused(bulk_ids=unknown)
+            self.bulks.update((pk, pk in paused) for pk in unknown)
+        paused = {pk for pk in bulk_ids if self.bulks[pk]}
+        if not paused:
+            return rows
+        self._bulk_rows_hold([row for row in rows if row.bulk_id in paused])
+        return [row for row in rows if row.bulk_id not in paused]
 
     def _fail_numberless(self, now: datetime.datetime) -> None:
         """Rows whose sending number was removed can't go anywhere. They are claimed as any row is
@@ -489,7 +516,12 @@ class _Pump:
 
     def _within_daily_limit(self, number: PhoneNumber, rows: list[Message], now: datetime.datetime) -> list[Message]:
         """Hold back templates to recipients the portfolio may not reach today (Meta's messaging
-        limit counts unique recipients of business-initiated messages in a rolling 24 h)."""
+        limit counts unique recipients of business-initiated messages in a rolling 24 h).
+
+        Counted: the account's templates started in the last 24 h, and those claimed (by this
+        pump, by another, for any of the account's numbers) and not started yet, the rows of this
+        claim aside — they are about to go, and would otherwise be over the limit together.
+        """
         if number.account_id not in self.limits:
             self.limits[number.account_id] = messaging_limit(number.account)
         limit = self.limits[number.account_id]
@@ -497,14 +529,18 @@ class _Pump:
         if limit is None or not templates:
             return rows
         since = now - datetime.timedelta(hours=24)
-        sent_24h = Message.objects.filter(
-            account=number.account,
-            direction=Direction.OUTBOUND,
-            message_type=MessageType.TEMPLATE,
-            sending_at__gte=since,
-        ).exclude(status=MessageStatus.FAILED)
-        reached = set(sent_24h.filter(phone__in={row.phone for row in templates}).values_list("phone", flat=True))
-        room = limit - sent_24h.values("phone").distinct().count()
+        account_templates = Message.objects.filter(
+            account=number.account, direction=Direction.OUTBOUND, message_type=MessageType.TEMPLATE
+        )
+        sent_24h = account_templates.filter(sending_at__gte=since).exclude(status=MessageStatus.FAILED)
+        claimed = Q(status=MessageStatus.SENDING, sending_at__isnull=True, claimed_at__isnull=False)
+        counted = (
+            account_templates.filter(Q(sending_at__gte=since) | claimed)
+            .exclude(status=MessageStatus.FAILED)
+            .exclude(pk__in=[row.pk for row in rows])
+        )
+        reached = set(counted.filter(phone__in={row.phone for row in templates}).values_list("phone", flat=True))
+        room = limit - counted.values("phone").distinct().count()
         keep, hold, new = [], [], set()
         for row in rows:
             if row.message_type != MessageType.TEMPLATE or row.phone in reached or row.phone in new:
@@ -671,6 +707,8 @@ class _Pump:
             return
         retry_in = send_error_apply(message, exc)
         if retry_in is None:
+            if pauses_bulk(exc) and message.bulk_id is not None:  # its bulk send was paused
+                self._bulk_hold(message.bulk_id)
             if isinstance(exc, CloudAPIError) and exc.ambiguous:
                 self.result.unanswered += 1
             else:
@@ -692,12 +730,37 @@ class _Pump:
         self._requeue_ids([row.pk for row in rows], after)
 
     def _requeue_ids(self, ids: list[int], after: datetime.datetime | None) -> None:
-        for pk in ids:
-            self._forget(pk)
-        if ids:
-            Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING, sending_at__isnull=True).update(
-                status=MessageStatus.QUEUED, claimed_at=None, send_after=after, attempts=F("attempts") - 1
-            )
+        """Put back the rows ``ids`` that this pump's claim still holds (``claimed_at``) and that were
+        not started: the sweeper may have taken one back and another pump claimed it since, and
+        that claim is not undone.
+
+        As :meth:`_mark_started`: on PostgreSQL one ``UPDATE`` with the ids and their claim times as
+        two arrays; elsewhere one statement per claim.
+        """
+        claims = {pk: self.claimed.pop(pk) for pk in ids if pk in self.claimed}
+        if not claims:
+            return
+        table = connection.ops.quote_name(Message._meta.db_table)
+        adapt = connection.ops.adapt_datetimefield_value  # as the ORM would write them (SQLite: UTC text)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"UPDATE {table} AS m SET status = %s, claimed_at = NULL, send_after = %s, "  # noqa: S608
+                    "attempts = m.attempts - 1 FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, claimed_at) "
+                    "WHERE m.id = v.id AND m.status = %s AND m.sending_at IS NULL AND m.claimed_at = v.claimed_at",
+                    [MessageStatus.QUEUED, adapt(after), list(claims), list(claims.values()), MessageStatus.SENDING],
+                )
+                return
+            by_claim: dict[datetime.datetime, list[int]] = defaultdict(list)
+            for pk, claimed_at in claims.items():
+                by_claim[claimed_at].append(pk)
+            for claimed_at, pks in by_claim.items():
+                cursor.execute(
+                    f"UPDATE {table} SET status = %s, claimed_at = NULL, send_after = %s, "  # noqa: S608
+                    f"attempts = attempts - 1 WHERE id IN ({', '.join(['%s'] * len(pks))}) AND status = %s "
+                    "AND sending_at IS NULL AND claimed_at = %s",
+                    [MessageStatus.QUEUED, adapt(after), *pks, MessageStatus.SENDING, adapt(claimed_at)],
+                )
 
     def _forget(self, pk: int) -> None:
         self.claimed.pop(pk, None)
@@ -714,6 +777,28 @@ class _Pump:
             heapq.heapify(self.scheduled)
             self._requeue([job.message for job in held], None)
             self.result.paused += len(held)
+
+    def _bulk_hold(self, bulk_id: int) -> None:
+        """The bulk send was paused: claim none of it, and give back, held, what of it waits for its
+        slot (its requests in flight are answered, each on its own)."""
+        self.bulks[bulk_id] = True
+        held = [job for job in self.scheduled if job.message.bulk_id == bulk_id]
+        if held:
+            self.scheduled = [job for job in self.scheduled if job.message.bulk_id != bulk_id]
+            heapq.heapify(self.scheduled)
+            self._bulk_rows_hold([job.message for job in held])
+
+    def _bulk_rows_hold(self, rows: list[Message]) -> None:
+        """Claimed rows of paused bulk sends back to the queue, held until a resume; a bulk send
+        resumed meanwhile (checked under its lock) has its rows put back due, as any row."""
+        bulk_ids = {row.bulk_id for row in rows}
+        with transaction.atomic():
+            paused = bulks_paused_lock(bulk_ids=bulk_ids)
+            held = [row for row in rows if row.bulk_id in paused]
+            self._requeue(held, HELD_UNTIL)
+            self._requeue([row for row in rows if row.bulk_id not in paused], None)
+        self.bulks.update((pk, pk in paused) for pk in bulk_ids)
+        self.result.bulk_held += len(held)
 
     def _unschedule(self) -> None:
         """Everything waiting for its slot goes back to the queue."""

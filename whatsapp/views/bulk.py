@@ -9,8 +9,11 @@ URL names (namespace ``whatsapp_send``, mounted at ``whatsapp/``):
   to the same page with ``?ids=1,2,3`` (or ``?matching=…``), so the summary can be reloaded;
   ``?template=`` picks another approved template of the module (the summary itself POSTs that
   change, its ids in the body however many). A template id that is no longer usable is refused,
-  never replaced by the default. It shows :func:`~whatsapp.services.bulk.bulk_plan`: how many go,
-  the skipped ones grouped by reason, the credits it reserves against those available, or the
+  never replaced by the default. A statement module's summary has a From/To pair (``from_date``,
+  ``to_date``; this month up to today when blank) that re-plans it the same way and goes to Send
+  with it; a date that isn't one, a period ending before it starts or after today is an error at
+  the dates, and Send is disabled. It shows :func:`~whatsapp.services.bulk.bulk_plan`: how many
+  go, the skipped ones grouped by reason, the credits it reserves against those available, or the
   rule of the whole organization that refuses it with where to fix it.
 - ``bulk_start`` (POST): :func:`~whatsapp.services.bulk.bulk_send_start` with the summary's
   one-time key as idempotency key (a double click starts one bulk send), then the progress page.
@@ -19,6 +22,8 @@ URL names (namespace ``whatsapp_send``, mounted at ``whatsapp/``):
   counts, skipped list, a page of per-document outcomes), polled by htmx until every message is
   final. A poll whose session expired is answered with ``HX-Redirect`` to the login page, never
   with the login page inside the card.
+- ``bulk_resume`` (POST): "Resume sending" on a bulk send that Meta's spam limit (131048) paused:
+  its held messages go out again.
 - ``bulk_list`` (``bulk/``): the organization's recent bulk sends, with their messages delivered,
   failed and on the way (one query for the page).
 
@@ -45,6 +50,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.utils.formats import number_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -68,7 +74,9 @@ from whatsapp.models import BulkSend
 from whatsapp.selectors.bulk import bulk_progress_list
 from whatsapp.services.bulk import (
     MAX_SELECTION,
+    NO_PERIOD,
     BulkPlan,
+    Period,
     Skipped,
     bulk_outcome_list,
     bulk_plan,
@@ -77,12 +85,15 @@ from whatsapp.services.bulk import (
     bulk_send_list,
     bulk_send_start,
 )
+from whatsapp.services.bulk_pause import bulk_send_resume
 from whatsapp.services.notifications import IdempotencyConflict, NotificationRefused, module_templates
 
 #: The idempotency key of a bulk send from the summary is this prefix and the page's one-time key.
 IDEMPOTENCY_PREFIX = "bulk-page:"
 #: A list's POST is redirected to ``?ids=…`` up to this length; a longer selection is shown as posted.
 MAX_QUERY_LENGTH = 2000
+#: The statement period's fields on the summary (the REST API's names).
+PERIOD_FIELDS = ("from_date", "to_date")
 #: Skipped documents listed per reason (the count says how many more).
 SKIPPED_SHOWN = 50
 #: Per-document outcomes per page of the progress page.
@@ -204,6 +215,24 @@ def _template(organization: Organization, params: QueryDict) -> MessageTemplate 
     return template
 
 
+def _period(kind: BulkKind, params: QueryDict) -> Period | NotificationRefused:
+    """The statement period typed on the summary, each date None when blank (the service's default),
+    or the refusal of a date that isn't one. A module that sends no statements has no period."""
+    if not kind.spec.uses_statement:
+        return NO_PERIOD
+    days: list[datetime.date | None] = []
+    for name in PERIOD_FIELDS:
+        raw = params.get(name, "").strip()
+        try:
+            day = parse_date(raw) if raw else None
+        except ValueError:  # well formed but no such day: 2026-02-30
+            day = None
+        if raw and day is None:
+            return NotificationRefused("invalid_date", _("Enter a valid date."), field=name)
+        days.append(day)
+    return days[0], days[1]
+
+
 # --- The summary -------------------------------------------------------------------------------
 
 
@@ -243,11 +272,32 @@ def _summary_refusal(ids: list[int]) -> NotificationRefused | None:
     return None
 
 
+def _period_context(
+    request: HttpRequest, kind: BulkKind, plan: BulkPlan | None, refusal: NotificationRefused | None
+) -> dict[str, Any] | None:
+    """The From/To pair of a statement module's summary: the period planned (defaults filled in),
+    else the dates as typed, with the refusal that concerns them."""
+    if not kind.spec.uses_statement:
+        return None
+    params = request.POST if request.method == "POST" else request.GET
+    start, end = (plan.statement_from, plan.statement_to) if plan is not None else NO_PERIOD
+    planned = start is not None and end is not None
+    return {
+        "from": start.isoformat() if start is not None and planned else params.get("from_date", ""),
+        "to": end.isoformat() if end is not None and planned else params.get("to_date", ""),
+        "start": start if planned else None,
+        "end": end if planned else None,
+        "max": _organization(request).today().isoformat(),
+        "error": refusal if refusal is not None and refusal.field in PERIOD_FIELDS else None,
+    }
+
+
 def _render_summary(
     request: HttpRequest,
     kind: BulkKind,
     ids: list[int],
     template: MessageTemplate | NotificationRefused | None,
+    period: Period | NotificationRefused,
     *,
     error: NotificationRefused | None = None,
     status: int = 200,
@@ -264,17 +314,27 @@ def _render_summary(
     else:
         # As the Send page: the default, else the first approved template (the one the select shows).
         template = template or (options[0] if options else None)
-    refusal = _summary_refusal(ids) or unusable
+    refusal = _summary_refusal(ids) or unusable or (period if isinstance(period, NotificationRefused) else None)
     plan: BulkPlan | None = None
-    if refusal is None:
-        plan = bulk_plan(organization=organization, target=kind.target, module=kind.module, ids=ids, template=template)
+    if refusal is None and not isinstance(period, NotificationRefused):
+        plan = bulk_plan(
+            organization=organization,
+            target=kind.target,
+            module=kind.module,
+            ids=ids,
+            template=template,
+            statement_from=period[0],
+            statement_to=period[1],
+        )
         refusal = plan.refusal
     refusal = error or refusal
     chosen = plan.template if plan is not None else template
     if chosen is not None and chosen not in options:
         options.append(chosen)  # asked for but not usable: shown, so the refusal reads right
     short = plan is not None and plan.credits_needed > plan.credits_available
-    today = organization.today()
+    statement_period = _period_context(request, kind, plan, refusal)
+    # A bad date is said at the dates; the banner is for the rest (and for "Nothing was sent").
+    banner = refusal if error is not None or statement_period is None or statement_period["error"] is None else None
     context = {
         "organization": organization,
         "kind": kind,
@@ -282,7 +342,7 @@ def _render_summary(
         "ids": ids,
         "ids_value": ",".join(map(str, ids)),
         "plan": plan,
-        "refusal": refusal,
+        "refusal": banner,
         "error": error,
         "template_options": [
             {
@@ -299,7 +359,7 @@ def _render_summary(
         "credits_available": credits_format(plan.credits_available, organization=organization) if plan else "",
         "credits_short": short,
         "can_buy_credits": request.membership.has_perm(Perm.CREDITS_MANAGE),
-        "statement_period": (today.replace(day=1), today) if kind.spec.uses_statement else None,
+        "statement_period": statement_period,
         "key": secrets.token_urlsafe(24),
     }
     if request.headers.get("HX-Request") and request.method == "GET":
@@ -334,10 +394,12 @@ def _matching_ids(request: HttpRequest, kind: BulkKind, raw: str) -> tuple[list[
 
 def _summary_query(params: QueryDict, ids: list[int]) -> str:
     """The summary's own URL query for a POSTed selection: the list's filter when it was "all
-    matching" (reloading shows what matches then), else the ids; the chosen template kept."""
+    matching" (reloading shows what matches then), else the ids; the chosen template and
+    statement period kept."""
     query = {"matching": params["matching"]} if "matching" in params else {"ids": ",".join(map(str, ids))}
-    if params.get("template"):
-        query["template"] = params["template"]
+    for name in ("template", *PERIOD_FIELDS):
+        if params.get(name):
+            query[name] = params[name]
     return urlencode(query)
 
 
@@ -355,17 +417,18 @@ def bulk_new(request: HttpRequest, module: str) -> HttpResponse:
     kind = _kind(request, module)
     params = request.POST if request.method == "POST" else request.GET
     template = _template(_organization(request), params)
+    period = _period(kind, params)
     if "matching" in params:
         ids, refusal = _matching_ids(request, kind, params["matching"])
         if refusal is not None:
-            return _render_summary(request, kind, ids, template, error=refusal)
+            return _render_summary(request, kind, ids, template, period, error=refusal)
     else:
         ids = _ids(params)
     if request.method == "POST" and not request.headers.get("HX-Request"):
         query = _summary_query(params, ids)
         if len(query) <= MAX_QUERY_LENGTH:
             return redirect(f"{request.path}?{query}")
-    return _render_summary(request, kind, ids, template)
+    return _render_summary(request, kind, ids, template, period)
 
 
 @member_required(Perm.NOTIFICATIONS_SEND)
@@ -376,8 +439,11 @@ def bulk_start(request: HttpRequest, module: str) -> HttpResponse:
     ids = _ids(request.POST)
     organization = _organization(request)
     template = _template(organization, request.POST)
+    period = _period(kind, request.POST)
     if isinstance(template, NotificationRefused):
-        return _render_summary(request, kind, ids, template, error=template, status=400)
+        return _render_summary(request, kind, ids, template, period, error=template, status=400)
+    if isinstance(period, NotificationRefused):
+        return _render_summary(request, kind, ids, template, period, error=period, status=400)
     key = request.POST.get("key", "").strip()[:64]
     try:
         bulk, created = bulk_send_start(
@@ -386,17 +452,19 @@ def bulk_start(request: HttpRequest, module: str) -> HttpResponse:
             module=kind.module,
             ids=ids,
             template=template,
+            statement_from=period[0],
+            statement_to=period[1],
             user=request.user,
             idempotency_key=f"{IDEMPOTENCY_PREFIX}{key}" if key else "",
         )
     except NotificationRefused as refusal:
-        return _render_summary(request, kind, ids, template, error=refusal, status=400)
+        return _render_summary(request, kind, ids, template, period, error=refusal, status=400)
     except IdempotencyConflict:
         conflict = NotificationRefused(
             "idempotency_conflict",
             _("This page already started another bulk send. Check the summary and press Send again."),
         )
-        return _render_summary(request, kind, ids, template, error=conflict, status=400)
+        return _render_summary(request, kind, ids, template, period, error=conflict, status=400)
     if created:
         messages.success(
             request,
@@ -529,3 +597,28 @@ def bulk_list(request: HttpRequest) -> HttpResponse:
     return render(
         request, "whatsapp/bulk/list.html", {"organization": _organization(request), "page": page, "rows": rows}
     )
+
+
+# --- Resume a paused bulk send -------------------------------------------------------------------
+
+
+@member_required(Perm.NOTIFICATIONS_SEND)
+@require_POST
+def bulk_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    """The "Resume sending" button of a bulk send Meta's spam limit paused: its held messages go out
+    again (:func:`~whatsapp.services.bulk_pause.bulk_send_resume`); then back to its progress page."""
+    bulk, _kind = _bulk(request, pk)
+    released = bulk_send_resume(bulk=bulk)
+    if released is None:
+        messages.info(request, _("This bulk send is not paused."))
+    else:
+        messages.success(
+            request,
+            ngettext(
+                "Sending resumed: %(count)d message goes out again.",
+                "Sending resumed: %(count)d messages go out again.",
+                released,
+            )
+            % {"count": released},
+        )
+    return redirect("whatsapp_send:bulk", pk=bulk.pk)
