@@ -350,6 +350,34 @@ def module_templates(*, organization: Organization, module: str) -> list[Message
     )
 
 
+def template_chosen(*, organization: Organization, raw: str) -> MessageTemplate | NotificationRefused | None:
+    """The template a page's form asked for by id (``raw``, as typed): any of the organization's, so
+    the checks say why it can't be used (another module's, not approved); None when none was asked
+    for — the module's default.
+
+    An id that names none of the organization's templates (unknown, another organization's,
+    deleted) is a refusal, never the default in its place: the template chosen on a page may be
+    deleted before Send, and another one must not go out instead.
+    """
+    raw = raw.strip()
+    if not raw:
+        return None
+    template = None
+    if raw.isdigit() and len(raw) < 19:  # a bigint
+        template = (
+            MessageTemplate.objects.filter(organization=organization, pk=int(raw))
+            .exclude(status=TemplateStatus.DELETED)
+            .first()
+        )
+    if template is None:
+        return NotificationRefused(
+            "template_not_found",
+            _("The chosen message template no longer exists. Choose another one."),
+            field="template",
+        )
+    return template
+
+
 def notification_plan(
     *,
     subject: Subject,

@@ -86,7 +86,12 @@ from whatsapp.services.bulk import (
     bulk_send_start,
 )
 from whatsapp.services.bulk_pause import bulk_send_resume
-from whatsapp.services.notifications import IdempotencyConflict, NotificationRefused, module_templates
+from whatsapp.services.notifications import (
+    IdempotencyConflict,
+    NotificationRefused,
+    module_templates,
+    template_chosen,
+)
 
 #: The idempotency key of a bulk send from the summary is this prefix and the page's one-time key.
 IDEMPOTENCY_PREFIX = "bulk-page:"
@@ -189,30 +194,8 @@ def _ids(params: QueryDict) -> list[int]:
 
 
 def _template(organization: Organization, params: QueryDict) -> MessageTemplate | NotificationRefused | None:
-    """The template asked for: any of the organization's, so the service says why it can't be used
-    (another module's, not approved). None when none is asked for: the module's default.
-
-    An id that names none of the organization's templates (unknown, another organization's,
-    deleted) is a refusal, never the default in its place: the template chosen on the summary may
-    be deleted before Send, and another one must not go out instead.
-    """
-    raw = params.get("template", "").strip()
-    if not raw:
-        return None
-    template = None
-    if raw.isdigit() and int(raw) <= MAX_ID:
-        template = (
-            MessageTemplate.objects.filter(organization=organization, pk=int(raw))
-            .exclude(status=TemplateStatus.DELETED)
-            .first()
-        )
-    if template is None:
-        return NotificationRefused(
-            "template_not_found",
-            _("The chosen message template no longer exists. Choose another one."),
-            field="template",
-        )
-    return template
+    """The template asked for (:func:`~whatsapp.services.notifications.template_chosen`)."""
+    return template_chosen(organization=organization, raw=params.get("template", ""))
 
 
 def _period(kind: BulkKind, params: QueryDict) -> Period | NotificationRefused:

@@ -34,7 +34,6 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
 from books.api.access import CONTACT_PERMS, DOCUMENT_PERMS
-from books.api.fields import MAX_ID
 from books.choices import ContactType
 from books.formatting import date_format
 from books.history import document_url
@@ -55,6 +54,7 @@ from whatsapp.services.notifications import (
     recipient_check,
     subject_for_contact,
     subject_for_document,
+    template_chosen,
 )
 from whatsapp.views.templates import whatsapp_markup
 
@@ -173,30 +173,8 @@ def _date(value: str | None) -> datetime.date | None:
 
 
 def _template(subject: Subject, params: QueryDict) -> MessageTemplate | NotificationRefused | None:
-    """The template asked for (any of the organization's, so the service says why it can't be
-    used), or None for the module's default.
-
-    An id that names none of the organization's templates (unknown, another organization's,
-    deleted) is a refusal, never the default in its place: the template chosen on the page may be
-    deleted before Send, and another one must not go out instead (as on the bulk summary).
-    """
-    raw = params.get("template", "").strip()
-    if not raw:
-        return None
-    template = None
-    if raw.isdigit() and int(raw) <= MAX_ID:
-        template = (
-            MessageTemplate.objects.filter(organization=subject.organization, pk=int(raw))
-            .exclude(status=TemplateStatus.DELETED)
-            .first()
-        )
-    if template is None:
-        return NotificationRefused(
-            "template_not_found",
-            _("The chosen message template no longer exists. Choose another one."),
-            field="template",
-        )
-    return template
+    """The template asked for (:func:`~whatsapp.services.notifications.template_chosen`)."""
+    return template_chosen(organization=subject.organization, raw=params.get("template", ""))
 
 
 def _ids(params: QueryDict) -> list[int]:
