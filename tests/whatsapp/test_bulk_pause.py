@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import httpx2
 import pytest
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -35,8 +36,9 @@ from whatsapp.models import BulkSend, Message
 from whatsapp.services import pump as pump_module
 from whatsapp.services.bulk import bulk_send_run, bulk_send_start
 from whatsapp.services.bulk_pause import HELD_UNTIL
-from whatsapp.services.charges import credits_reference
+from whatsapp.services.charges import CreditsFollow, credits_reference
 from whatsapp.services.dispatch import message_dispatch, messages_sweep
+from whatsapp.services.messages import StatusBatch, StatusUpdate, message_status_apply
 
 pytestmark = pytest.mark.django_db
 
@@ -228,3 +230,51 @@ def test_rest_shows_the_pause_and_resumes_the_bulk_send(
     stranger = UserFactory()
     make_organization(name="Globex", user=stranger, role="Admin")
     assert client_for(stranger).post(f"/api/v1/whatsapp/bulk/{bulk.pk}/resume").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["drain", "one_by_one"])
+def test_a_131048_in_a_failed_status_webhook_pauses_the_bulk_send_too(
+    org, account, django_capture_on_commit_callbacks, monkeypatch, path: str
+) -> None:
+    """Meta accepted the send, then refused it in a ``failed`` status: the rest is held as well."""
+    accepting = lambda request: (  # noqa: E731
+        httpx2.Response(200, json={"id": "media.1"})
+        if request.url.path.endswith("/media")
+        else httpx2.Response(
+            200,
+            json={"messages": [{"id": f"wamid.{json.loads(request.content)['biz_opaque_callback_data']}"}]},
+        )
+    )
+    monkeypatch.setattr(cloud, "cloud_api", lambda token: CloudAPI(token, transport=httpx2.MockTransport(accepting)))
+    documents = [make_document(org) for _ in range(3)]
+    bulk, _created = bulk_send_start(
+        organization=org, target="documents", module=Module.INVOICES, ids=[d.pk for d in documents]
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        bulk_send_run(bulk_id=bulk.pk)
+    first, *others = Message.objects.filter(bulk=bulk).order_by("pk")
+    first = message_dispatch(message_id=first.pk)
+    update = StatusUpdate(
+        wamid=first.wamid,
+        status="failed",
+        at=timezone.now(),
+        error_code=131048,
+        error_title="Spam rate limit hit",
+    )
+
+    if path == "drain":
+        batch = StatusBatch(credits=CreditsFollow())
+        with transaction.atomic():
+            batch.load([(org, update)])
+            batch.apply(organization=org, update=update)
+            batch.save()
+    else:
+        message_status_apply(organization=org, update=update)
+
+    bulk.refresh_from_db()
+    assert bulk.paused_at is not None and "131048" in bulk.pause_reason
+    held = Message.objects.filter(pk__in=[m.pk for m in others])
+    assert all(m.status == MessageStatus.QUEUED and m.send_after == HELD_UNTIL for m in held)
+    assert Notification.objects.filter(organization=org, kind="whatsapp.bulk_paused").count() == 1
+    first.refresh_from_db()
+    assert (first.status, first.error_code) == (MessageStatus.FAILED, 131048)

@@ -51,8 +51,9 @@ def pauses_bulk(exc: Exception) -> bool:
     return isinstance(exc, CloudAPIError) and exc.code in PAUSE_CODES
 
 
-def bulk_send_pause(*, bulk_id: int, error: CloudAPIError, phone_number_id: int | None) -> bool:
-    """Pause bulk send ``bulk_id`` after Meta refused one of its messages with ``error``: hold its
+def bulk_send_pause(*, bulk_id: int, code: int, phone_number_id: int | None) -> bool:
+    """Pause bulk send ``bulk_id`` after Meta refused one of its messages with error ``code`` (in
+    the send's answer, or in a failed status webhook later): hold its
     queued messages and tell the organization. True when this call paused it (a conditional
     UPDATE: a hundred refusals pause and notify once).
 
@@ -67,7 +68,7 @@ def bulk_send_pause(*, bulk_id: int, error: CloudAPIError, phone_number_id: int 
         reason = _(
             "Meta restricted sending from %(number)s (error %(code)s) because recent messages were reported or "
             "blocked. Review the template's wording before you resume sending."
-        ) % {"number": number or _("this WhatsApp number"), "code": error.code}
+        ) % {"number": number or _("this WhatsApp number"), "code": code}
         now = timezone.now()
         with transaction.atomic():
             paused = BulkSend.objects.filter(pk=bulk_id, paused_at__isnull=True).update(
@@ -76,7 +77,7 @@ def bulk_send_pause(*, bulk_id: int, error: CloudAPIError, phone_number_id: int 
             if not paused:
                 return False
             held = _queued(bulk_id).update(send_after=HELD_UNTIL)
-            logger.warning("WhatsApp bulk send %s paused (%s): %s messages held.", bulk_id, error.code, held)
+            logger.warning("WhatsApp bulk send %s paused (%s): %s messages held.", bulk_id, code, held)
             from books.services.notifications import notification_create
 
             notification_create(

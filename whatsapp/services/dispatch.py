@@ -392,7 +392,7 @@ def send_error_apply(message: Message, exc: Exception) -> float | None:
             return countdown
         _fail(message, exc.code, exc.title, exc.details or exc.message, subcode=exc.subcode)
         if pauses_bulk(exc) and message.bulk_id is not None:
-            bulk_send_pause(bulk_id=message.bulk_id, error=exc, phone_number_id=message.phone_number_id)
+            bulk_send_pause(bulk_id=message.bulk_id, code=exc.code, phone_number_id=message.phone_number_id)
         return None
     # The stored request can't be sent as it is (client-side validation, a deleted document).
     _fail(message, None, _("The message could not be sent as written."), str(exc))

@@ -27,6 +27,7 @@ from whatsapp.choices import STATUS_RANK, Direction, MediaState, MessageStatus, 
 from whatsapp.client import CloudAPIError
 from whatsapp.cloud import account_cloud_api
 from whatsapp.models import Message, PhoneNumber, WhatsAppAccount
+from whatsapp.services.bulk_pause import PAUSE_CODES, bulk_send_pause
 from whatsapp.services.charges import CreditsFollow
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,8 @@ def message_status_apply(
         changed = _apply(message, update)
         if changed:
             message.save(update_fields=[*changed, "updated_at"])
+        if _pauses_bulk(message, update):
+            bulk_send_pause(bulk_id=message.bulk_id, code=update.error_code, phone_number_id=message.phone_number_id)
         follow.add(message, organization=organization, status=update.status, pricing=update.pricing)
     if credits is None:
         follow.close()
@@ -152,6 +155,8 @@ class StatusBatch:
         "message_type",
         "phone",
         "updated_at",
+        "bulk_id",
+        "phone_number_id",
     )
 
     def __init__(self, *, credits: CreditsFollow) -> None:
@@ -159,6 +164,7 @@ class StatusBatch:
         self._messages: dict[int, Message] = {}
         self._by_wamid: dict[str, Message] = {}
         self._changed: dict[int, set[str]] = {}
+        self._pauses: dict[int, tuple[int, int | None]] = {}  # bulk send pk → (error code, number pk)
 
     def load(self, statuses: Iterable[tuple[Organization, StatusUpdate]]) -> None:
         """Read and lock the outbound messages ``statuses`` may name (by wamid, or by id for a
@@ -201,11 +207,21 @@ class StatusBatch:
             self._changed.setdefault(message.pk, set()).update(changed)
             if "wamid" in changed:
                 self._by_wamid[update.wamid] = message
+        if _pauses_bulk(message, update):
+            self._pauses[message.bulk_id] = (update.error_code, message.phone_number_id)
         self.credits.add(message, organization=organization, status=update.status, pricing=update.pricing)
         return message
 
     def save(self) -> int:
-        """Write every message a status changed, once; how many."""
+        """Write every message a status changed, once; how many. Then pause the bulk sends Meta
+        restricted (:func:`_pauses_bulk`), in the same transaction."""
+        written = self._write()
+        pauses, self._pauses = self._pauses, {}
+        for bulk_id, (code, phone_number_id) in pauses.items():
+            bulk_send_pause(bulk_id=bulk_id, code=code, phone_number_id=phone_number_id)
+        return written
+
+    def _write(self) -> int:
         if not self._changed:
             return 0
         now = timezone.now()
@@ -239,6 +255,13 @@ def _messages_write(messages: list[Message], fields: list[str]) -> None:
             f"FROM unnest({source}) AS v({names}) WHERE m.{pk} = v.{pk}",
             arrays,
         )
+
+
+def _pauses_bulk(message: Message, update: StatusUpdate) -> bool:
+    """A failed status with Meta's spam limit (131048) for a bulk send's message: Meta refused it
+    after accepting it, and refuses the rest of the bulk send alike — it is paused as when the send's
+    own answer says so (:mod:`whatsapp.services.bulk_pause`)."""
+    return update.status == MessageStatus.FAILED and update.error_code in PAUSE_CODES and message.bulk_id is not None
 
 
 def _apply(message: Message, update: StatusUpdate) -> list[str]:
