@@ -209,6 +209,20 @@ def test_the_paths_are_in_the_schema(api) -> None:
     )
 
 
+def test_each_send_path_has_its_own_operation_and_request_body(api) -> None:
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    ids = [op["operationId"] for path in schema["paths"].values() for op in path.values() if "operationId" in op]
+    assert len(ids) == len(set(ids))  # integrators' generated clients name each call after it
+    invoice = schema["paths"]["/api/v1/invoices/{invoice_id}/whatsapp"]["post"]
+    contact = schema["paths"]["/api/v1/contacts/{contact_id}/whatsapp"]["post"]
+    assert (invoice["operationId"], contact["operationId"]) == ("invoices_whatsapp_send", "contacts_whatsapp_send")
+    body = invoice["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    modules = schema["components"]["schemas"][body]["properties"]["module"]
+    assert (
+        "payment_reminders" in str(modules) and "from_date" not in schema["components"]["schemas"][body]["properties"]
+    )
+
+
 def test_a_bill_has_no_whatsapp_path(api, org) -> None:
     bill = make_document(org, kind=DocumentKind.BILL)
     assert api.post(f"/api/v1/bills/{bill.pk}/whatsapp", {}, format="json").status_code == 404

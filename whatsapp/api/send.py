@@ -283,6 +283,18 @@ def _plan_json(plan: NotificationPlan) -> dict[str, Any]:
     }
 
 
+def _own(method: Callable[..., Response]) -> Callable[..., Response]:
+    """``method`` as a function of one viewset's own: extend_schema marks the function it is given,
+    and the base's is every path's (each path's schema, its operationId too, would be the last one
+    set)."""
+
+    def action(self: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return method(self, request, *args, **kwargs)
+
+    action.__name__, action.__doc__ = method.__name__, method.__doc__
+    return action
+
+
 def document_send_viewset(spec: KindSpec) -> type[DocumentSendViewSet]:
     """The viewset of ``/api/v1/<spec.api_resource>/{id}/whatsapp``."""
     label = spec.label
@@ -305,13 +317,13 @@ def document_send_viewset(spec: KindSpec) -> type[DocumentSendViewSet]:
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={202: SEND_RESPONSE},
         operation_id=f"{spec.api_resource}_whatsapp_send",
-    )(viewset.send)
+    )(_own(viewset.send))
     viewset.plan = extend_schema(
         summary=f"What sending the {str(label).lower()} over WhatsApp would do",
         parameters=[serializer],
         responses={200: PLAN_RESPONSE},
         operation_id=f"{spec.api_resource}_whatsapp_plan",
-    )(viewset.plan)
+    )(_own(viewset.plan))
     return viewset
 
 
@@ -321,13 +333,13 @@ ContactSendViewSet.send = extend_schema(
     parameters=[IDEMPOTENCY_KEY_PARAMETER],
     responses={202: SEND_RESPONSE},
     operation_id="contacts_whatsapp_send",
-)(ContactSendViewSet.send)
+)(_own(ContactSendViewSet.send))
 ContactSendViewSet.plan = extend_schema(
     summary="What sending a notice or the statement over WhatsApp would do",
     parameters=[ContactSendSerializer],
     responses={200: PLAN_RESPONSE},
     operation_id="contacts_whatsapp_plan",
-)(ContactSendViewSet.plan)
+)(_own(ContactSendViewSet.plan))
 
 #: Resource → viewset, for every document kind a template module sends.
 SEND_VIEWSETS: dict[str, type[DocumentSendViewSet]] = {
@@ -622,17 +634,6 @@ def _bulk_schema(serializer: type[BulkRequestSerializer]) -> dict[str, Any]:
             responses={200: OpenApiTypes.OBJECT},
         ),
     }
-
-
-def _own(method: Callable[..., Response]) -> Callable[..., Response]:
-    """``method`` as a function of one viewset's own: extend_schema marks the function it is given,
-    and the base's is every bulk path's (each path's schema would be the last one set)."""
-
-    def action(self: _BulkViewSet, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return method(self, request, *args, **kwargs)
-
-    action.__name__, action.__doc__ = method.__name__, method.__doc__
-    return action
 
 
 def _bulk_viewset(base: type[_BulkViewSet], name: str, **attrs: Any) -> type[_BulkViewSet]:
