@@ -26,7 +26,7 @@ from books.choices import ContactType, DocumentKind, DocumentStatus
 from books.formatting import date_format
 from books.history import document_url
 from books.kinds import KINDS
-from books.models import Role
+from books.models import Document, Role
 from books.permissions import Perm
 from books.services.organizations import membership_add
 from credits.models import Price, Reservation
@@ -1052,3 +1052,34 @@ def test_a_notice_module_shows_no_dates_and_ignores_any_posted(member, org, acco
     assert (bulk.module, bulk.statement_from, bulk.statement_to) == (Module.CUSTOMERS, None, None)
     bulk_send_run(bulk_id=bulk.pk)
     assert list(Message.objects.values_list("statement_from", "statement_to")) == [(None, None)]
+
+
+# --- Bulk payment reminders from the invoice list ----------------------------------------------------
+
+
+def test_reminders_on_ticked_overdue_invoices_queue_payment_reminders_and_skip_the_paid_one(
+    member, org, account
+) -> None:
+    reminder = make_approved_template(account, Module.PAYMENT_REMINDERS)
+    issued, due = org.today() - datetime.timedelta(days=40), org.today() - datetime.timedelta(days=10)
+    overdue = [make_document(org, date=issued, due_date=due) for _ in range(2)]
+    paid = make_document(org, date=issued, due_date=due)
+    Document.objects.filter(pk=paid.pk).update(balance=Decimal("0"), status=DocumentStatus.PAID)
+    form = list_form(
+        member.get(reverse("books:document_list", args=[INVOICE.slug]), {"status": "overdue"}), "document-bulk-form"
+    )
+    ticked = [str(d.pk) for d in (*overdue, paid)]
+
+    response = member.post(form.actions["whatsapp_bulk_reminder"], {"selected": ticked})
+    summary = member.get(response["Location"])
+    assert (count(summary, "will-send"), count(summary, "skipped")) == (2, 1)
+    assert skipped_groups(summary) == {"nothing_due": {paid.pk}}
+    sent = start(member, Module.PAYMENT_REMINDERS, [int(pk) for pk in ticked], key=key_of(summary))
+
+    assert sent.status_code == 302
+    bulk = BulkSend.objects.get(organization=org)
+    assert (bulk.module, bulk.template) == (Module.PAYMENT_REMINDERS, reminder)
+    bulk_send_run(bulk_id=bulk.pk)
+    messages = Message.objects.filter(bulk=bulk)
+    assert {m.document_id for m in messages} == {d.pk for d in overdue}
+    assert {(m.module, m.template_id) for m in messages} == {(Module.PAYMENT_REMINDERS, reminder.pk)}

@@ -250,6 +250,27 @@ def test_reminders_use_the_payment_reminders_module(member, account, template, i
     assert '<input type="hidden" name="module" value="payment_reminders">' in text
 
 
+def test_sending_a_reminder_from_the_invoice_queues_a_payment_reminder(member, account, template, invoice) -> None:
+    reminder = approved(account, Module.PAYMENT_REMINDERS)
+    url = send_url(invoice, module=Module.PAYMENT_REMINDERS)
+    form = member.get(url)
+    person = invoice.share_with.get()
+
+    response = member.post(
+        url,
+        {
+            "token": token_of(form),
+            "module": Module.PAYMENT_REMINDERS,
+            "template": reminder.pk,
+            "contact_persons": [person.pk],
+        },
+    )
+
+    assert response.status_code == 302
+    message = Message.objects.get(document=invoice)
+    assert (message.module, message.template, message.contact_person) == (Module.PAYMENT_REMINDERS, reminder, person)
+
+
 @pytest.mark.parametrize(
     ("module", "contact_type"),
     [(Module.CUSTOMERS, ContactType.CUSTOMER), (Module.VENDORS, ContactType.VENDOR)],
