@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import threading
 import zoneinfo
 from decimal import Decimal
@@ -27,6 +28,8 @@ from django.utils.html import escape
 from django_celery_beat.models import PeriodicTask
 
 from books.choices import DocumentKind, DocumentStatus
+from books.formatting import date_format
+from books.history import document_url
 from books.models import ContactPerson, Document, Organization
 from books.services.documents import AllocationInput, LineInput, document_void
 from books.services.organizations import organization_update
@@ -984,3 +987,226 @@ def test_a_fixed_refusal_is_not_tried_again_after_the_catch_up_window_or_once_pa
 
     assert (result.sent, result.retried) == (0, 0)
     assert ReminderSent.objects.get(document=stale).outcome == "skipped"
+
+
+# --- The Reminders page: the history of what the rules did, and what waits for a fix -------------
+
+
+def signed_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def history_rows(response: Any) -> list[int]:
+    """The ids of the reminders the page lists, top to bottom."""
+    return [int(pk) for pk in re.findall(r'<tr data-reminder-sent="(\d+)"', response.content.decode())]
+
+
+def history_row(response: Any, sent: ReminderSent) -> str:
+    """The HTML of one reminder's row, tags stripped to their text, links kept as ``[href]``."""
+    row = re.search(rf'<tr data-reminder-sent="{sent.pk}".*?</tr>', response.content.decode(), re.S)
+    assert row is not None, f"{sent} is not listed"
+    text = re.sub(r'<a href="([^"]*)">', r"[\1] ", row.group(0))
+    return " ".join(re.sub(r"<[^>]+>", " ", text).split())
+
+
+def reminders_of(org: Organization, rules: list[ReminderRule], invoices: list[Document], **fields: Any):
+    """One ReminderSent per rule and invoice, as a run leaves them (sent, for the 5th, unless told)."""
+    fields = {"run_on": may(5), "message_count": 1} | fields
+    return ReminderSent.objects.bulk_create(
+        ReminderSent(organization=org, rule=rule, document=document, **fields)
+        for rule in rules
+        for document in invoices
+    )
+
+
+def test_the_history_shows_fifty_reminders_a_page_with_its_range_and_previous_and_next(client, org) -> None:
+    rules = [reminder_rule_create(organization=org, name=f"{d} days after", days=d, when=AFTER) for d in range(1, 7)]
+    sent = reminders_of(org, rules, [invoice(org, may(1)) for _ in range(9)])  # 54
+
+    first = client.get(PAGE, {"outcome": "sent"})
+    second = client.get(PAGE, {"outcome": "sent", "page": "2"})
+
+    assert len(history_rows(first)) == 50 and len(history_rows(second)) == 4
+    assert sorted(history_rows(first) + history_rows(second)) == sorted(row.pk for row in sent)
+    assert history_rows(first)[0] == max(row.pk for row in sent)  # the newest first
+    first_page, second_page = first.content.decode(), second.content.decode()
+    assert "1–50 of 54" in first_page and "51–54 of 54" in second_page
+    # The pages keep the filter; the first has no Previous, the last no Next.
+    assert 'href="?outcome=sent&amp;page=2#wa-reminders-recent">Next</a>' in first_page
+    assert ">Previous</a>" not in first_page
+    assert 'href="?outcome=sent&amp;page=1#wa-reminders-recent">Previous</a>' in second_page
+    assert ">Next</a>" not in second_page
+
+
+def test_each_reminder_links_to_its_invoice_with_customer_rule_day_outcome_and_why_it_was_skipped(client, org) -> None:
+    rule = reminder_rule_create(organization=org, name="A week late", days=7, when=AFTER)
+    paid_late, unreachable = invoice(org, may(1)), invoice(org, may(2))
+    sent, skipped = [
+        *reminders_of(org, [rule], [paid_late], message_count=2, run_on=may(8)),
+        *reminders_of(
+            org,
+            [rule],
+            [unreachable],
+            run_on=may(9),
+            outcome="skipped",
+            reason_code="recipient_invalid_number",
+            reason="Person1 has no valid mobile number.",
+            message_count=0,
+        ),
+    ]
+
+    page = client.get(PAGE)
+
+    for row, document, outcome in ((sent, paid_late, "Sent (2 messages)"), (skipped, unreachable, "Skipped")):
+        text = history_row(page, row)
+        day = date_format(row.run_on, organization=org)
+        local = timezone.localtime(row.created_at, KOLKATA)
+        assert text.startswith(
+            f"{date_format(local.date(), organization=org)} {local:%H:%M} "
+            f"[{document_url(document)}] {document.number} {document.contact.display_name} A week late {day} "
+        )
+        assert outcome in text
+    assert history_row(page, skipped).endswith("Skipped Person1 has no valid mobile number.")
+    assert "has no valid mobile number" not in history_row(page, sent)
+
+
+def test_the_history_filters_by_outcome_and_by_rule(client, org) -> None:
+    on_due, late = (
+        reminder_rule_create(organization=org, name="On the due date", days=0, when=ON),
+        reminder_rule_create(organization=org, name="A week late", days=7, when=AFTER),
+    )
+    invoices = [invoice(org, may(1)) for _ in range(3)]
+    on_due_sent = reminders_of(org, [on_due], invoices[:2])
+    skipped = {"outcome": "skipped", "reason_code": "insufficient_credits", "reason": "Not enough IM credits."}
+    on_due_skipped = reminders_of(org, [on_due], invoices[2:], **skipped)
+    late_skipped = reminders_of(org, [late], invoices[:1], **skipped)
+    everything = {row.pk for row in on_due_sent + on_due_skipped + late_skipped}
+    other = set_up_organization(rules=(("Theirs", 1, AFTER),))
+    theirs = reminders_of(other, list(ReminderRule.objects.filter(organization=other)), [invoice(other, may(1))])
+
+    def listed(**params: Any) -> set[int]:
+        return set(history_rows(client.get(PAGE, params)))
+
+    assert listed() == everything
+    assert listed(outcome="sent") == {row.pk for row in on_due_sent}
+    assert listed(outcome="skipped") == {row.pk for row in on_due_skipped + late_skipped}
+    assert listed(rule=on_due.pk) == {row.pk for row in on_due_sent + on_due_skipped}
+    assert listed(rule=late.pk, outcome="skipped") == {late_skipped[0].pk}
+    assert listed(rule=late.pk, outcome="sent") == set()
+    # Another organization's rule, or an outcome that isn't one, is no filter (and shows nothing of theirs).
+    assert listed(rule=theirs[0].rule_id) == everything
+    assert listed(outcome="maybe", rule="x") == everything
+
+    page = client.get(PAGE, {"rule": late.pk, "outcome": "sent"}).content.decode()
+    assert "No reminder matches this filter." in page
+    # The outcome tabs keep the rule; the rule's menu keeps the outcome.
+    assert f'<a href="?rule={late.pk}&amp;outcome=skipped#wa-reminders-recent">Skipped</a>' in page
+    assert f'<a href="?rule={late.pk}#wa-reminders-recent" class="active"' not in page
+    assert '<input type="hidden" name="outcome" value="sent">' in page
+    assert f'<option value="{late.pk}" selected>A week late</option>' in page
+
+
+def test_the_history_takes_the_same_queries_for_one_reminder_as_for_a_full_page(client, org) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    rule = reminder_rule_create(organization=org, name="On the due date", days=0, when=ON)
+    reminders_of(org, [rule], [invoice(org, may(1))])
+    client.get(PAGE)  # the session and the organization are read the same way from here on
+    with CaptureQueriesContext(connection) as one:
+        assert len(history_rows(client.get(PAGE))) == 1
+    rules = [reminder_rule_create(organization=org, name=f"{d} days after", days=d, when=AFTER) for d in range(1, 6)]
+    reminders_of(org, rules, [invoice(org, may(1), contact=make_contact(org)) for _ in range(12)])
+    with CaptureQueriesContext(connection) as many:
+        assert len(history_rows(client.get(PAGE))) == 50
+    assert len(many) == len(one), [query["sql"] for query in many.captured_queries]
+
+
+def test_the_page_says_how_many_reminders_wait_for_a_fix_and_where_to_make_it(admin, monkeypatch) -> None:
+    on(monkeypatch, 9)  # the reminders below were skipped yesterday (or before) ...
+    org = set_up_organization(user=admin, rules=(("3 days before", 3, BEFORE), ("On the due date", 0, ON)))
+    on_due, before = ReminderRule.objects.get(organization=org, when=ON), ReminderRule.objects.get(when=BEFORE)
+    late = reminder_rule_create(organization=org, name="A week late", days=7, when=AFTER)
+    off = reminder_rule_create(organization=org, name="Two weeks late", days=14, when=AFTER, enabled=False)
+
+    def skipped(rule: ReminderRule, code: str, day: datetime.date, **invoice_kwargs: Any) -> ReminderSent:
+        (row,) = reminders_of(
+            org, [rule], [invoice(org, may(1), **invoice_kwargs)], run_on=day, outcome="skipped", reason_code=code
+        )
+        return row
+
+    oldest = skipped(on_due, "insufficient_credits", may(3))  # within 7 days of the 10th, not of the 11th
+    skipped(late, "insufficient_credits", may(9))
+    skipped(on_due, "module_disabled", may(9))
+    # Not waiting for a fix: a rule before the due date, a rule turned off, too long ago, an invoice
+    # that owes nothing any more, one voided, a refusal the accountant fixes, a customer without
+    # WhatsApp, and one that was sent.
+    skipped(before, "insufficient_credits", may(9))
+    skipped(off, "insufficient_credits", may(9))
+    skipped(late, "insufficient_credits", may(2))
+    settled = skipped(late, "no_channel_number", may(9)).document
+    Document.objects.filter(pk=settled.pk).update(balance=Decimal("0"))
+    document_void(document=skipped(late, "no_channel_number", may(9)).document)
+    skipped(late, "recipient_invalid_number", may(9))
+    skipped(late, "integration_inactive", may(9), contact=make_contact(org, whatsapp=False))
+    reminders_of(org, [late], [invoice(org, may(1))], run_on=may(9))
+    client = signed_in(admin)
+    on(monkeypatch, 10)  # ... and today's run is still to come, which takes none skipped today:
+    skipped(late, "no_channel_number", may(9))  # by an operator's ``reminders_run --date``
+
+    page = client.get(PAGE)
+
+    assert [(notice["code"], notice["count"]) for notice in page.context["waiting"]] == [
+        ("module_disabled", 1),
+        ("insufficient_credits", 2),
+    ]
+    content = page.content.decode()
+    assert (
+        '<div class="alert alert-warning" data-waiting="module_disabled">1 payment reminder waits for WhatsApp to be '
+        "turned on for Payment reminders: turn it on in Enable modules and it goes out with the next daily run. "
+        f'<a href="{reverse("whatsapp:template_modules")}" data-waiting-fix>Fix it</a></div>'
+    ) in content
+    assert (
+        '<div class="alert alert-warning" data-waiting="insufficient_credits">2 payment reminders wait for IM '
+        "credits: buy IM credits and they go out with the next daily run. "
+        f'<a href="{reverse("credits:buy")}" data-waiting-fix>Fix it</a></div>'
+    ) in content
+
+    # Once today's run is done the next one is tomorrow's: it takes the one skipped today, and the
+    # 3rd is more than 7 days back.
+    ReminderSchedule.objects.filter(organization=org).update(last_run_on=may(10))
+    assert [(n["code"], n["count"]) for n in client.get(PAGE).context["waiting"]] == [
+        ("module_disabled", 1),
+        ("no_channel_number", 1),
+        ("insufficient_credits", 1),
+    ]
+    assert ReminderSent.objects.get(pk=oldest.pk).outcome == "skipped"
+    # With reminders off no run is coming: nothing is said to wait for one.
+    reminder_schedule_update(organization=org, enabled=False)
+    assert client.get(PAGE).context["waiting"] == []
+    assert b"data-waiting=" not in client.get(PAGE).content
+
+
+def test_reminders_skipped_for_want_of_credits_are_announced_until_the_next_days_run_sends_them(
+    admin, monkeypatch
+) -> None:
+    on(monkeypatch, 10)
+    org = set_up_organization(credits=Decimal("0"), user=admin, rules=(("On the due date", 0, ON),))
+    invoices = [invoice(org, may(10)) for _ in range(3)]
+    reminders_run(organization=org)
+    client = signed_in(admin)
+    waiting = '<div class="alert alert-warning" data-waiting="insufficient_credits">3 payment reminders wait for IM'
+
+    assert waiting in client.get(PAGE).content.decode()
+    credits_adjust(organization=org, amount=Decimal("100"), note="bought", user=None)
+    assert waiting in client.get(PAGE).content.decode()  # bought: they go out with tomorrow's run
+
+    on(monkeypatch, 11)
+    assert reminders_run(organization=org).retried == 3
+    page = client.get(PAGE)
+
+    assert page.context["waiting"] == [] and b"data-waiting=" not in page.content
+    assert set(history_rows(client.get(PAGE, {"outcome": "sent"}))) == set(
+        ReminderSent.objects.filter(document__in=invoices).values_list("pk", flat=True)
+    )

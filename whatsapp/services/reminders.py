@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
@@ -113,13 +113,56 @@ def reminder_schedule_get(*, organization: Organization) -> ReminderSchedule:
     return schedule or ReminderSchedule(organization=organization)
 
 
-def reminder_sent_list(*, organization: Organization, limit: int = 50) -> QuerySet[ReminderSent]:
-    """The latest reminders the rules sent or skipped, newest first."""
-    return (
-        ReminderSent.objects.filter(organization=organization)
-        .select_related("rule", "document", "document__contact")
-        .order_by("-created_at", "-pk")[:limit]
+def reminder_sent_list(
+    *, organization: Organization, outcome: str = "", rule_id: int | None = None
+) -> QuerySet[ReminderSent]:
+    """The reminders the rules sent or skipped, newest first, with their rule, invoice and customer
+    (one query for any slice of it); only those of ``outcome`` (``ReminderSent.Outcome``) or of
+    the rule ``rule_id`` when given."""
+    sent = ReminderSent.objects.filter(organization=organization)
+    if outcome:
+        sent = sent.filter(outcome=outcome)
+    if rule_id is not None:
+        sent = sent.filter(rule_id=rule_id)
+    return sent.select_related("rule", "document", "document__contact").order_by("-created_at", "-pk")
+
+
+def reminder_next_run_on(*, schedule: ReminderSchedule, today: datetime.date) -> datetime.date:
+    """The day the next daily run covers: ``today``, or tomorrow once today's run is done."""
+    if schedule.last_run_on is not None and schedule.last_run_on >= today:
+        return today + datetime.timedelta(days=1)
+    return today
+
+
+def reminder_waiting_counts(*, organization: Organization, day: datetime.date) -> dict[str, int]:
+    """How many skipped reminders the run for ``day`` sends once their refusal is fixed, by refusal
+    code (:data:`RETRIED_CODES`), in one query: :func:`reminders_retryable` counted."""
+    rows = (
+        reminders_retryable(organization=organization, day=day)
+        .values("reason_code")
+        .annotate(count=Count("pk"))
+        .order_by()
     )
+    return {row["reason_code"]: row["count"] for row in rows}
+
+
+def reminders_retryable(*, organization: Organization, day: datetime.date) -> QuerySet[ReminderSent]:
+    """The reminders the run for ``day`` tries again (see the module docstring): of the enabled rules
+    on or after the due date, skipped before ``day`` for a refusal since fixable
+    (:data:`RETRIED_CODES`), for a day within :data:`CATCH_UP_DAYS` of it, whose invoice still owes
+    as :func:`reminder_candidates` asks."""
+    start_of_day = datetime.datetime.combine(day, datetime.time.min, tzinfo=organization.tzinfo)
+    return ReminderSent.objects.filter(
+        organization=organization,
+        rule__enabled=True,
+        rule__when__in=(ReminderRule.When.ON, ReminderRule.When.AFTER),
+        outcome=ReminderSent.Outcome.SKIPPED,
+        reason_code__in=RETRIED_CODES,
+        run_on__gte=day - datetime.timedelta(days=CATCH_UP_DAYS),
+        created_at__lt=start_of_day,
+        document__balance__gt=0,
+        document__contact__whatsapp_enabled=True,
+    ).exclude(document__status__in=NOT_REMINDED)
 
 
 def reminder_candidates(
@@ -424,25 +467,11 @@ def reminders_run(*, organization: Organization, today: datetime.date | None = N
 
 
 def _retryable(organization: Organization, rules: list[ReminderRule], today: datetime.date) -> list[ReminderSent]:
-    """The reminders of the enabled rules on or after the due date that an earlier day's run skipped
-    for a refusal since fixable (:data:`RETRIED_CODES`), within :data:`CATCH_UP_DAYS`, whose invoice
-    still owes as :func:`reminder_candidates` asks."""
-    after_due = [rule.pk for rule in rules if rule.offset_days >= 0]
-    if not after_due:
+    """:func:`reminders_retryable` for today's run, with what sending them reads."""
+    if not any(rule.offset_days >= 0 for rule in rules):
         return []
-    start_of_today = datetime.datetime.combine(today, datetime.time.min, tzinfo=organization.tzinfo)
     return list(
-        ReminderSent.objects.filter(
-            organization=organization,
-            rule_id__in=after_due,
-            outcome=ReminderSent.Outcome.SKIPPED,
-            reason_code__in=RETRIED_CODES,
-            run_on__gte=today - datetime.timedelta(days=CATCH_UP_DAYS),
-            created_at__lt=start_of_today,
-            document__balance__gt=0,
-            document__contact__whatsapp_enabled=True,
-        )
-        .exclude(document__status__in=NOT_REMINDED)
+        reminders_retryable(organization=organization, day=today)
         .select_related("rule", "document", "document__contact")
         .order_by("document_id", "pk")
     )
