@@ -1,5 +1,5 @@
-"""No lost and no doubled message: a worker killed mid-batch, Redis gone for a minute, and Meta
-timing out after it accepted a send.
+"""No lost and no doubled message: a worker killed mid-batch, Redis gone for a minute, Meta
+timing out after it accepted a send, and Meta refusing the access token until it is replaced.
 
 Real parts throughout: PostgreSQL, a Redis server of the test's own (so it can be stopped), a real
 Celery worker process (prefork) running the dispatch pumps, and the Cloud API sandbox on a live
