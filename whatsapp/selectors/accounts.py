@@ -15,10 +15,10 @@ from django.utils.translation import gettext as _
 
 from books.models import Organization
 from templates_mgmt.choices import TemplateStatus
-from whatsapp.choices import Audience, Category
+from whatsapp.choices import Audience, Category, Direction, MessageStatus
 from whatsapp.client import CloudAPI, CloudAPIError, TemplateInfo
 from whatsapp.cloud import account_cloud_api
-from whatsapp.models import LIVE_ACCOUNT_STATES, Channel, PhoneNumber, WhatsAppAccount
+from whatsapp.models import LIVE_ACCOUNT_STATES, Channel, Message, PhoneNumber, WhatsAppAccount
 
 __all__ = [
     "REMOVED",
@@ -95,9 +95,6 @@ def account_get_live(*, organization: Organization) -> WhatsAppAccount | None:
 
 def account_queued_count(*, account: WhatsAppAccount) -> int:
     """The account's outbound messages waiting in the queue (or claimed, not yet sent)."""
-    from whatsapp.choices import Direction, MessageStatus
-    from whatsapp.models import Message
-
     return Message.objects.filter(
         account=account,
         direction=Direction.OUTBOUND,

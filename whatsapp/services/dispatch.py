@@ -272,9 +272,7 @@ def message_dispatch(*, message_id: int) -> Message | None:
     if account is None or phone_number is None or not account.can_send:
         return _fail(message, None, _("WhatsApp is not active for this organization."), "")
     if account.token_refused_at is not None:  # paused until the token is replaced: back in the queue
-        Message.objects.filter(pk=message_id, status=MessageStatus.SENDING).update(
-            status=MessageStatus.QUEUED, claimed_at=None, sending_at=None, attempts=F("attempts") - 1
-        )
+        _unclaim(message_id, claimed_at=now)
         return None
     if message.bulk_id is not None and bulks_paused(bulk_ids=[message.bulk_id]) and _bulk_hold(message, now):
         return None  # its bulk send is paused: held in the queue until it is resumed
@@ -306,14 +304,16 @@ def _bulk_hold(message: Message, claimed_at: datetime.datetime) -> bool:
     with transaction.atomic():
         if not bulks_paused_lock(bulk_ids=[message.bulk_id]):
             return False
-        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, claimed_at=claimed_at).update(
-            status=MessageStatus.QUEUED,
-            claimed_at=None,
-            sending_at=None,
-            send_after=HELD_UNTIL,
-            attempts=F("attempts") - 1,
-        )
+        _unclaim(message.pk, send_after=HELD_UNTIL, claimed_at=claimed_at)
     return True
+
+
+def _unclaim(message_id: int, *, send_after: datetime.datetime | None = None, **still: Any) -> int:
+    """The claimed row back in the queue as it was before its claim (the attempt not counted), not
+    before ``send_after``, if it is still claimed and matches ``still``; nothing went out."""
+    return Message.objects.filter(pk=message_id, status=MessageStatus.SENDING, **still).update(
+        status=MessageStatus.QUEUED, claimed_at=None, sending_at=None, send_after=send_after, attempts=F("attempts") - 1
+    )
 
 
 def sent_apply(wamids: Mapping[int, str]) -> None:
@@ -364,9 +364,7 @@ def token_refused_apply(message: Message, account: WhatsAppAccount, exc: CloudAP
     so no message is failed for it."""
     from whatsapp.services.accounts import account_token_refused
 
-    Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, wamid__isnull=True).update(
-        status=MessageStatus.QUEUED, claimed_at=None, sending_at=None, send_after=None, attempts=F("attempts") - 1
-    )
+    _unclaim(message.pk, wamid__isnull=True)
     account_token_refused(account=account, error=exc)
 
 

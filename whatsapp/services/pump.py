@@ -50,7 +50,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -771,22 +771,26 @@ class _Pump:
         for number in self.numbers.values():
             if number.account_id == account_id:
                 number.account.token_refused_at = number.account.token_refused_at or timezone.now()
-        held = [job for job in self.scheduled if job.number.account_id == account_id]
+        held = self._unschedule_where(lambda job: job.number.account_id == account_id)
         if held:
-            self.scheduled = [job for job in self.scheduled if job.number.account_id != account_id]
-            heapq.heapify(self.scheduled)
-            self._requeue([job.message for job in held], None)
+            self._requeue(held, None)
             self.result.paused += len(held)
 
     def _bulk_hold(self, bulk_id: int) -> None:
         """The bulk send was paused: claim none of it, and give back, held, what of it waits for its
         slot (its requests in flight are answered, each on its own)."""
         self.bulks[bulk_id] = True
-        held = [job for job in self.scheduled if job.message.bulk_id == bulk_id]
+        held = self._unschedule_where(lambda job: job.message.bulk_id == bulk_id)
         if held:
-            self.scheduled = [job for job in self.scheduled if job.message.bulk_id != bulk_id]
+            self._bulk_rows_hold(held)
+
+    def _unschedule_where(self, taken: Callable[[_Job], bool]) -> list[Message]:
+        """Take the jobs waiting for their slot that ``taken`` picks out of the heap; their rows."""
+        picked = [job for job in self.scheduled if taken(job)]
+        if picked:
+            self.scheduled = [job for job in self.scheduled if not taken(job)]
             heapq.heapify(self.scheduled)
-            self._bulk_rows_hold([job.message for job in held])
+        return [job.message for job in picked]
 
     def _bulk_rows_hold(self, rows: list[Message]) -> None:
         """Claimed rows of paused bulk sends back to the queue, held until a resume; a bulk send
